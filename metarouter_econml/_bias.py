@@ -1,0 +1,246 @@
+"""Estimation of the evaluation bias Delta(x) = E[Y | gold, x] - E[Y | preference, x], delegated to EconML.
+
+This module knows how to build, fit and read an EconML CATE estimator on the pooled (Y, T, X) data.
+It does not know who consumes the estimate (the routers in ``_router.py`` do).
+
+With a few percent of gold rows the propensity P(gold | x) is tiny, so the defaults were chosen by
+measurement (``benchmarks/choose_defaults.py``, results in ``benchmarks/RESULTS.md``):
+
+* cross-fitting folds are stratified on the gold flag, shuffled and seeded, so every fold holds
+  gold rows and the out-of-fold propensities can be recomputed from the fitted fold models;
+* the propensity model is a cross-validated, L2-penalised logistic regression scored by log-loss
+  (not accuracy, which is meaningless at 2 % treated), so that it shrinks to the base rate when the
+  features say nothing about which rows are gold;
+* the final CATE model is a ridge regression on standardised features with a cross-validated
+  penalty: with ~100 gold rows a flexible final model mostly fits noise, and inverse-propensity
+  pseudo-outcomes (DR) make that worse.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.linear_model import LogisticRegressionCV, RidgeCV
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+LEARNERS = ("r", "dr", "causal_forest", "forest_dr")
+
+# Which EconML-named model parameters each learner uses. A parameter given for a learner that has no
+# use for it is an error, never silently dropped.
+_LEARNER_MODELS = {
+    "r": ("model_y", "model_t", "model_final"),
+    "causal_forest": ("model_y", "model_t"),
+    "dr": ("model_propensity", "model_regression", "model_final"),
+    "forest_dr": ("model_propensity", "model_regression"),
+}
+MODEL_PARAMS = ("model_y", "model_t", "model_propensity", "model_regression", "model_final")
+
+
+class StandardizedRidgeCV(RegressorMixin, BaseEstimator):
+    """Ridge regression on (weighted) standardised features with a cross-validated penalty.
+
+    It accepts ``sample_weight`` in ``fit``, which EconML's ``NonParamDML`` requires of its final
+    model (a plain scikit-learn ``Pipeline`` does not pass it on without metadata routing).
+
+    Parameters
+    ----------
+    alphas : array-like, default=np.logspace(-2, 5, 15)
+        Penalties tried by generalised cross-validation (``sklearn.linear_model.RidgeCV``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.arange(20.0).reshape(10, 2)
+    >>> model = StandardizedRidgeCV(alphas=[1e-6]).fit(X, X[:, 0] * 3.0 + 1.0)
+    >>> bool(np.allclose(model.predict(X), X[:, 0] * 3.0 + 1.0, atol=1e-4))
+    True
+    """
+
+    def __init__(self, alphas=None):
+        self.alphas = alphas
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit on standardised ``X``; ``sample_weight`` is used for the moments and the ridge fit."""
+        X = np.asarray(X, dtype=np.float64)
+        w = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        self.mean_ = np.average(X, axis=0, weights=w)
+        scale = np.sqrt(np.average((X - self.mean_) ** 2, axis=0, weights=w))
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        alphas = np.logspace(-2, 5, 15) if self.alphas is None else self.alphas
+        self.ridge_ = RidgeCV(alphas=alphas).fit((X - self.mean_) / self.scale_, y, sample_weight=w)
+        return self
+
+    def predict(self, X):
+        """Predict with the fitted ridge."""
+        check_is_fitted(self, "ridge_")
+        return self.ridge_.predict((np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_)
+
+
+def _default_outcome_model(random_state: int):
+    from lightgbm import LGBMRegressor
+
+    return LGBMRegressor(
+        n_estimators=200,
+        learning_rate=0.05,
+        num_leaves=15,
+        min_child_samples=20,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        n_jobs=1,
+        random_state=random_state,
+        verbose=-1,
+    )
+
+
+def _default_propensity_model(random_state: int):
+    return LogisticRegressionCV(
+        Cs=np.logspace(-4, 2, 13),
+        cv=3,
+        scoring="neg_log_loss",
+        max_iter=2000,
+        random_state=random_state,
+    )
+
+
+def default_models(learner: str, random_state: int) -> dict:
+    """Return fresh default nuisance and final models for ``learner`` (EconML's parameter names)."""
+    models = {
+        "model_y": _default_outcome_model(random_state),
+        "model_regression": _default_outcome_model(random_state),
+        "model_t": _default_propensity_model(random_state),
+        "model_propensity": _default_propensity_model(random_state),
+        "model_final": StandardizedRidgeCV(),
+    }
+    return {name: models[name] for name in _LEARNER_MODELS[learner]}
+
+
+def check_learner_models(learner: str, given: dict) -> None:
+    """Refuse model parameters that the chosen learner would ignore."""
+    unused = [name for name, value in given.items() if value is not None and name not in _LEARNER_MODELS[learner]]
+    if unused:
+        raise ValueError(
+            f"{unused} cannot be used with learner={learner!r}, which takes only "
+            f"{list(_LEARNER_MODELS[learner])}; remove them or choose another learner."
+        )
+
+
+def make_folds(cv, n_gold: int, random_state: int):
+    """Return a seeded, shuffled ``StratifiedKFold`` with at most ``n_gold`` splits."""
+    if isinstance(cv, bool) or not isinstance(cv, Integral) or cv < 2:
+        raise ValueError(f"`cv` must be an integer >= 2 (number of cross-fitting folds); got {cv!r}.")
+    n_splits = int(cv)
+    if n_gold < n_splits:
+        warnings.warn(
+            f"Only {n_gold} gold-standard rows for cv={n_splits} folds stratified on the gold flag; "
+            f"using {n_gold} folds. Collect more gold labels for a stable bias estimate.",
+            UserWarning,
+            stacklevel=3,
+        )
+        n_splits = n_gold
+    return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+
+
+def build_cate_estimator(learner, models: dict, *, folds, min_propensity: float, random_state: int):
+    """Construct the (unfitted) EconML estimator for ``learner``.
+
+    ``learner`` is one of :data:`LEARNERS` or an unfitted EconML estimator instance, which is
+    deep-copied (EconML estimators are not scikit-learn clonable) and used as given.
+    """
+    if not isinstance(learner, str):
+        return copy.deepcopy(learner)
+    models = {name: clone(model) for name, model in models.items()}
+    if learner == "r":
+        from econml.dml import NonParamDML
+
+        return NonParamDML(**models, discrete_treatment=True, cv=folds, random_state=random_state)
+    if learner == "causal_forest":
+        from econml.dml import CausalForestDML
+
+        return CausalForestDML(
+            **models, discrete_treatment=True, cv=folds, n_estimators=200, n_jobs=1, random_state=random_state
+        )
+    if learner == "dr":
+        from econml.dr import DRLearner
+
+        return DRLearner(**models, cv=folds, min_propensity=min_propensity, random_state=random_state)
+    if learner == "forest_dr":
+        from econml.dr import ForestDRLearner
+
+        return ForestDRLearner(
+            **models, cv=folds, min_propensity=min_propensity, n_estimators=200, n_jobs=1, random_state=random_state
+        )
+    raise ValueError(f"`learner` must be one of {LEARNERS + ('auto',)} or an EconML estimator; got {learner!r}.")
+
+
+def fit_cate_estimator(estimator, y: np.ndarray, gold: np.ndarray, X: np.ndarray):
+    """Fit ``estimator`` on the pooled data, with treatment ``T = gold`` (1 = gold-standard row)."""
+    estimator.fit(y, gold.astype(np.int64), X=X)
+    return estimator
+
+
+def out_of_fold_propensity(estimator, X: np.ndarray, gold: np.ndarray, folds) -> np.ndarray | None:
+    """P(gold | x) for every row from the fold models EconML fitted, each read on its held-out fold.
+
+    Returns None when the estimator exposes no per-fold propensity models (e.g. a user-supplied
+    estimator of another family).
+    """
+    fold_models = None
+    for attr in ("models_propensity", "models_t"):
+        fold_models = getattr(estimator, attr, None)
+        if fold_models is not None:
+            break
+    if not fold_models or not hasattr(folds, "split"):
+        return None
+    propensity = np.full(X.shape[0], np.nan)
+    splits = list(folds.split(X, gold.astype(np.int64)))
+    if len(splits) != len(fold_models[0]):
+        return None
+    for (_, test), model in zip(splits, fold_models[0]):
+        propensity[test] = model.predict_proba(X[test])[:, 1]
+    return propensity
+
+
+def check_extreme_propensity(propensity: np.ndarray, gold: np.ndarray, *, min_propensity: float) -> dict:
+    """Summarise the cross-fitted propensities and warn, with numbers, when many are extreme.
+
+    Extremity is judged relative to the base rate ``n_gold / n``: a gold share of 2 % is by design,
+    not a positivity failure, but propensities 10x below (or above) it are.
+    """
+    base_rate = float(gold.mean())
+    low = base_rate / 10
+    high = min(1.0, 1 - (1 - base_rate) / 10)
+    n_low = int(np.sum(propensity < low))
+    n_high = int(np.sum(propensity > high))
+    n_floor = int(np.sum(propensity < min_propensity))
+    summary = {
+        "base_rate": base_rate,
+        "min": float(propensity.min()),
+        "max": float(propensity.max()),
+        "n_below_base_rate_over_10": n_low,
+        "n_above_symmetric_bound": n_high,
+        "n_below_min_propensity": n_floor,
+    }
+    share = (n_low + n_high) / propensity.size
+    if share > 0.05:
+        warnings.warn(
+            f"{n_low + n_high} of {propensity.size} rows ({share:.1%}) have extreme cross-fitted "
+            f"propensities P(gold | x) (below {low:.4f} or above {high:.4f}, i.e. 10x away from the "
+            f"gold base rate {base_rate:.4f}; range {summary['min']:.2e} to {summary['max']:.3f}). "
+            "Gold and preference queries may not overlap there, so the bias estimate extrapolates. "
+            "Collect gold labels on those queries, or restrict the router to the overlap region.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return summary
+
+
+def random_seed(random_state) -> int:
+    """Draw one integer seed from ``random_state`` (None, int or RandomState) for the delegates."""
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))

@@ -1,0 +1,385 @@
+"""Efficiency-gain curves for evaluating cost-aware routers.
+
+A router ranks test queries by the predicted quality gain of the primary (expensive) model over
+the alternative (cheap) one and sends a share ``rho`` of them to the primary. The efficiency-gain
+curve of the Meta-Router paper (Zhang et al., arXiv:2509.25535) measures, for each ``rho``, how
+much more true gain this captures than sending the same number of randomly chosen queries.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from sklearn.utils import check_array
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
+
+__all__ = ["efficiency_gain_curve", "EfficiencyGainCurve"]
+
+# Tolerance added before flooring ``rho * n`` so that e.g. 0.29 * 100 = 28.999999999999996
+# counts as 29 queries, not 28.
+_FLOOR_EPS = 1e-9
+
+
+def _check_1d_finite(values: ArrayLike, name: str, *, min_length: int) -> np.ndarray:
+    """Return ``values`` as a new 1-D float array, raising errors that name ``name``.
+
+    Parameters
+    ----------
+    values : array-like
+        List, numpy array or pandas Series of numbers.
+    name : str
+        Name of the argument, used in error messages.
+    min_length : int
+        Minimum number of values.
+
+    Returns
+    -------
+    numpy.ndarray
+        A float64 copy of ``values`` (the input is never modified).
+
+    Raises
+    ------
+    ValueError
+        If ``values`` is not 1-D, not numeric, too short or not finite.
+
+    Examples
+    --------
+    >>> _check_1d_finite([1, 2.5], "x", min_length=2)
+    array([1. , 2.5])
+    """
+    try:
+        arr = check_array(
+            values,
+            ensure_2d=False,
+            dtype=np.float64,
+            ensure_all_finite=False,
+            ensure_min_samples=0,
+            copy=True,
+            input_name=name,
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"`{name}` must be a 1-D array of finite numbers; got {exc}") from exc
+    if arr.ndim != 1:
+        raise ValueError(f"`{name}` must be 1-D; got an array of shape {arr.shape}.")
+    if arr.size < min_length:
+        raise ValueError(f"`{name}` must contain at least {min_length} values; got {arr.size}.")
+    n_bad = int(np.count_nonzero(~np.isfinite(arr)))
+    if n_bad:
+        raise ValueError(f"`{name}` must be finite; got {n_bad} NaN or infinite values.")
+    return arr
+
+
+def _check_ratios(ratios: ArrayLike | None) -> np.ndarray:
+    """Validate the shares of queries sent to the primary; ``None`` gives the paper's grid."""
+    if ratios is None:
+        return np.linspace(0.2, 0.8, 61)
+    arr = _check_1d_finite(ratios, "ratios", min_length=1)
+    outside = arr[(arr < 0) | (arr > 1)]
+    if outside.size:
+        raise ValueError(f"`ratios` must lie in [0, 1]; got {float(outside[0])!r}.")
+    steps = np.diff(arr)
+    if np.any(steps <= 0):
+        i = int(np.argmax(steps <= 0))
+        a, b = float(arr[i]), float(arr[i + 1])
+        raise ValueError(f"`ratios` must be strictly increasing; got {a!r} followed by {b!r}.")
+    return arr
+
+
+def _n_sent(ratios: np.ndarray, n: int) -> np.ndarray:
+    """Count the queries sent to the primary, ``floor(ratio * n)``, robust to float error.
+
+    Examples
+    --------
+    >>> _n_sent(np.array([0.0, 0.29, 1.0]), 100)
+    array([  0,  29, 100])
+    """
+    return np.clip(np.floor(ratios * n + _FLOOR_EPS), 0, n).astype(np.int64)
+
+
+def _check_normalizer(normalizer: float | None, total: float) -> float:
+    """Return the normaliser, defaulting to the total true gain ``total``."""
+    if normalizer is None:
+        if not total > 0:
+            raise ValueError(
+                "The default normaliser is the total true gain of the test queries, which must "
+                f"be > 0; got {total!r}. Pass `normalizer=` explicitly (a positive number)."
+            )
+        return float(total)
+    if isinstance(normalizer, bool) or not isinstance(normalizer, numbers.Real):
+        raise TypeError(
+            f"`normalizer` must be None or a real number; got {type(normalizer).__name__}."
+        )
+    value = float(normalizer)
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"`normalizer` must be finite and > 0; got {value!r}.")
+    return value
+
+
+def _readonly(values: ArrayLike) -> np.ndarray:
+    arr = np.array(values, dtype=np.float64, copy=True)
+    arr.setflags(write=False)
+    return arr
+
+
+# No ``slots=True``: before Python 3.12, assigning to a frozen slotted dataclass raises a
+# TypeError from ``super()`` instead of FrozenInstanceError.
+# ``eq=False``: comparing arrays elementwise has no single truth value.
+@dataclass(frozen=True, eq=False)
+class EfficiencyGainCurve:
+    """Efficiency gain of a router as a function of the share of queries sent to the primary.
+
+    Usually built by :func:`efficiency_gain_curve`. The arrays are read-only copies.
+
+    Parameters
+    ----------
+    ratios : numpy.ndarray
+        Shares of test queries sent to the primary model, strictly increasing in [0, 1].
+    gains : numpy.ndarray
+        Normalised efficiency gain at each ratio; NaN where the curve was stopped.
+    normalizer : float
+        The number the raw gains were divided by.
+    n_queries : int
+        Number of test queries.
+
+    Attributes
+    ----------
+    auc : float
+        Mean gain over the ratio range (trapezoid area divided by the range's width).
+    peak : float
+        Largest finite gain.
+    peak_ratio : float
+        First ratio where ``peak`` is attained.
+
+    Examples
+    --------
+    >>> curve = EfficiencyGainCurve(
+    ...     ratios=[0.0, 0.5, 1.0], gains=[0.0, 0.4, 0.0], normalizer=2.0, n_queries=4
+    ... )
+    >>> print(curve)
+    EfficiencyGainCurve: n_queries=4, ratios 0.00-1.00, auc=0.2, peak=0.4 at ratio 0.50
+    >>> curve.gains.flags.writeable
+    False
+    """
+
+    ratios: np.ndarray
+    gains: np.ndarray
+    normalizer: float
+    n_queries: int
+
+    def __post_init__(self) -> None:
+        ratios, gains = _readonly(self.ratios), _readonly(self.gains)
+        if ratios.ndim != 1 or ratios.shape != gains.shape:
+            raise ValueError(
+                "`ratios` and `gains` must be 1-D with the same length; "
+                f"got shapes {ratios.shape} and {gains.shape}."
+            )
+        object.__setattr__(self, "ratios", ratios)
+        object.__setattr__(self, "gains", gains)
+        object.__setattr__(self, "normalizer", float(self.normalizer))
+        object.__setattr__(self, "n_queries", int(self.n_queries))
+
+    @property
+    def auc(self) -> float:
+        """Mean gain over the ratio range, by the trapezoid rule.
+
+        With NaNs (a stopped curve) it is computed over the leading run of finite gains and
+        divided by that run's width; it is NaN if that run has fewer than 2 points. With a
+        single ratio it is that ratio's gain.
+        """
+        if self.gains.size == 1:
+            return float(self.gains[0])
+        finite = np.isfinite(self.gains)
+        m = self.gains.size if finite.all() else int(np.argmin(finite))
+        if m < 2:
+            return float("nan")
+        x, y = self.ratios[:m], self.gains[:m]
+        return float(np.trapezoid(y, x) / (x[-1] - x[0]))
+
+    @property
+    def _peak_index(self) -> int | None:
+        finite = np.flatnonzero(np.isfinite(self.gains))
+        return None if finite.size == 0 else int(finite[np.argmax(self.gains[finite])])
+
+    @property
+    def peak(self) -> float:
+        """Largest finite gain (NaN if there is none)."""
+        i = self._peak_index
+        return float("nan") if i is None else float(self.gains[i])
+
+    @property
+    def peak_ratio(self) -> float:
+        """First ratio at which :attr:`peak` is attained (NaN if there is none)."""
+        i = self._peak_index
+        return float("nan") if i is None else float(self.ratios[i])
+
+    def summary(self) -> pd.DataFrame:
+        """One-row table of the curve's headline numbers.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``auc``, ``peak``, ``peak_ratio``, ``n_queries``, ``normalizer``,
+            ``ratio_min`` and ``ratio_max``.
+        """
+        return pd.DataFrame(
+            {
+                "auc": [self.auc],
+                "peak": [self.peak],
+                "peak_ratio": [self.peak_ratio],
+                "n_queries": [self.n_queries],
+                "normalizer": [self.normalizer],
+                "ratio_min": [float(self.ratios[0])],
+                "ratio_max": [float(self.ratios[-1])],
+            }
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the curve as a table with columns ``ratio`` and ``gain``."""
+        return pd.DataFrame({"ratio": self.ratios.copy(), "gain": self.gains.copy()})
+
+    def __str__(self) -> str:
+        return (
+            f"EfficiencyGainCurve: n_queries={self.n_queries}, "
+            f"ratios {self.ratios[0]:.2f}-{self.ratios[-1]:.2f}, auc={self.auc:.4g}, "
+            f"peak={self.peak:.4g} at ratio {self.peak_ratio:.2f}"
+        )
+
+    def plot(self, ax: Axes | None = None, *, label: str | None = None, **kwargs: Any) -> Axes:
+        """Draw gain against ratio, with a dashed zero line for random routing.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; a new figure is created if None.
+        label : str, optional
+            Legend label of the curve; a legend is drawn when given.
+        **kwargs
+            Passed to :meth:`matplotlib.axes.Axes.plot`.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots()
+        ax.plot(self.ratios, self.gains, label=label, **kwargs)
+        ax.axhline(0.0, linestyle="--", color="grey", linewidth=1)
+        ax.set_xlabel("share of queries sent to the primary")
+        ax.set_ylabel("efficiency gain (normalised)")
+        if label is not None:
+            ax.legend()
+        return ax
+
+
+def efficiency_gain_curve(
+    true_gain: ArrayLike,
+    predicted_gain: ArrayLike,
+    *,
+    ratios: ArrayLike | None = None,
+    normalizer: float | None = None,
+    stop_at_nonpositive: bool = False,
+) -> EfficiencyGainCurve:
+    """Efficiency gain of a router over random routing, as in the Meta-Router paper.
+
+    For each share ``rho`` the ``k = floor(rho * n)`` test queries with the highest predicted gain
+    are sent to the primary model. The value is the sum of their true gains minus
+    ``(k / n) * total``, the expected sum when ``k`` queries are chosen at random (this equals
+    ``rho * total`` when ``rho * n`` is an integer), divided by ``normalizer``. Queries with
+    equal predictions that straddle the cut-off are counted by their expectation under uniformly
+    random tie-breaking (the tied group contributes the number of slots left times its mean true
+    gain), so the result does not depend on the order of the rows.
+
+    Parameters
+    ----------
+    true_gain : array-like of shape (n,)
+        True (gold-standard) quality gain of the primary model over the alternative for each
+        test query; may be negative. At least 2 finite values.
+    predicted_gain : array-like of shape (n,)
+        The router's predicted gain for the same queries.
+    ratios : array-like, optional
+        Shares of queries sent to the primary, strictly increasing in [0, 1]. Defaults to
+        ``np.linspace(0.2, 0.8, 61)``.
+    normalizer : float, optional
+        Positive number the gains are divided by. Defaults to the total true gain over the test
+        queries (the gain of sending every query to the primary), which must then be > 0.
+    stop_at_nonpositive : bool, default=False
+        If True, the gain is NaN at ratios where the smallest prediction sent to the primary is
+        <= 0, reproducing the paper's curves that stop where predictions turn non-positive.
+        Ratios sending no query keep the value 0.
+
+    Returns
+    -------
+    EfficiencyGainCurve
+        The curve, with its ``auc``, ``peak`` and ``peak_ratio``.
+
+    Raises
+    ------
+    ValueError
+        If an input is not 1-D and finite, the lengths differ, there are fewer than 2 queries,
+        ``ratios`` are outside [0, 1] or not strictly increasing, or the normaliser is not
+        positive.
+    TypeError
+        If ``normalizer`` is not a real number.
+
+    Examples
+    --------
+    >>> from metarouter_econml.evaluation import efficiency_gain_curve
+    >>> curve = efficiency_gain_curve(
+    ...     [3.0, -1.0, 2.0, 0.0], [0.8, -0.2, 0.4, 0.6], ratios=[0.0, 0.25, 0.5, 0.75, 1.0]
+    ... )
+    >>> curve.gains
+    array([0.  , 0.5 , 0.25, 0.5 , 0.  ])
+    >>> curve.auc
+    0.3125
+    >>> print(curve)
+    EfficiencyGainCurve: n_queries=4, ratios 0.00-1.00, auc=0.3125, peak=0.5 at ratio 0.25
+    >>> efficiency_gain_curve(
+    ...     [3.0, -1.0, 2.0, 0.0], [0.8, -0.2, 0.4, 0.6], ratios=[0.5, 1.0],
+    ...     stop_at_nonpositive=True,
+    ... ).gains
+    array([0.25,  nan])
+    """
+    t = _check_1d_finite(true_gain, "true_gain", min_length=2)
+    p = _check_1d_finite(predicted_gain, "predicted_gain", min_length=2)
+    if t.size != p.size:
+        raise ValueError(
+            "`true_gain` and `predicted_gain` must have the same length; "
+            f"got {t.size} and {p.size}."
+        )
+    if not isinstance(stop_at_nonpositive, (bool, np.bool_)):
+        raise TypeError(
+            f"`stop_at_nonpositive` must be a bool; got {type(stop_at_nonpositive).__name__}."
+        )
+    rho = _check_ratios(ratios)
+    n = t.size
+
+    # Canonical order (prediction descending, then true gain) so that sums do not depend on the
+    # order of the input rows; then group equal predictions.
+    order = np.lexsort((t, -p))
+    t, p = t[order], p[order]
+    starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+    sizes = np.diff(np.r_[starts, n])
+    group_sums = np.add.reduceat(t, starts)
+    cum_sums = np.r_[0.0, np.cumsum(group_sums)]
+    total = float(cum_sums[-1])
+    norm = _check_normalizer(normalizer, total)
+
+    k = _n_sent(rho, n)
+    g = np.searchsorted(np.cumsum(sizes), k, side="left")  # group holding the k-th query
+    g = np.minimum(g, sizes.size - 1)
+    slots = k - starts[g]
+    sent = cum_sums[g] + slots * group_sums[g] / sizes[g]
+    gains = (sent - k * total / n) / norm
+    if stop_at_nonpositive:
+        gains[(k > 0) & (p[starts[g]] <= 0)] = np.nan
+    return EfficiencyGainCurve(ratios=rho, gains=gains, normalizer=norm, n_queries=n)
