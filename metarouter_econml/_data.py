@@ -149,7 +149,7 @@ def gold_scale_factor(gold_labels: np.ndarray, preference_labels: np.ndarray, me
             if not sd_gold > 0:
                 raise ValueError(
                     "`gold_scale='variance'` needs gold labels that vary; all "
-                    f"{gold_labels.size} gold labels equal {gold_labels[0]!r}. "
+                    f"{gold_labels.size} gold labels equal {float(gold_labels[0])!r}. "
                     "Pass `gold_scale='none'` or a float."
                 )
             sd_pref = float(np.std(preference_labels, ddof=1))

@@ -31,7 +31,7 @@ def _psi(z: np.ndarray) -> np.ndarray:
 def _delta(z: np.ndarray, bias: str) -> np.ndarray:
     n = z.shape[0]
     return {
-        "heterogeneous": 0.05 + 0.30 * z[:, 0] - 0.25 * z[:, 4] + 0.15 * np.tanh(2 * z[:, 5]),
+        "heterogeneous": 0.05 + 0.15 * z[:, 0] - 0.25 * z[:, 4] + 0.15 * np.tanh(2 * z[:, 5]),
         "nonlinear": 0.05 + 0.35 * np.tanh(2 * z[:, 0]) * (z[:, 5] > 0) - 0.3 * (z[:, 4] > 0.5),
         "constant": np.full(n, 0.1),
         "none": np.zeros(n),
@@ -75,10 +75,10 @@ def test_shapes_names_and_metadata():
     assert data.name == "synthetic"
     for text in (
         "psi = 0.15 + 0.35*tanh(1.5*z0)",
-        "0.30*z0 - 0.25*z4",
+        "0.15*z0 - 0.25*z4",
         "n_samples=300",
         "preference_scale=2.0",
-        "gold_noise=0.5",
+        "gold_noise=0.8",
     ):
         assert text in data.description
     assert repr(data) == (
@@ -175,7 +175,8 @@ def test_heterogeneous_bias_changes_the_ranking():
     rho_hetero = spearmanr(hetero.psi, hetero.psi - hetero.delta)[0]
     rho_none = spearmanr(none.psi, none.psi - none.delta)[0]
     assert rho_none == pytest.approx(1.0)
-    assert rho_hetero < 0.5
+    # the judge's ranking of queries agrees only partly with the true one (0.54 here)
+    assert rho_hetero < 0.65
     assert rho_hetero < rho_none - 0.3
 
 

@@ -15,7 +15,7 @@ __all__ = ["make_routing_data"]
 
 #: Allowed values of ``bias`` and the documented formula of each (``z`` = standardised X).
 _BIAS_FORMULAS = {
-    "heterogeneous": "0.05 + 0.30*z0 - 0.25*z4 + 0.15*tanh(2*z5)",
+    "heterogeneous": "0.05 + 0.15*z0 - 0.25*z4 + 0.15*tanh(2*z5)",
     "nonlinear": "0.05 + 0.35*tanh(2*z0)*(z5 > 0) - 0.3*(z4 > 0.5)",
     "constant": "0.1",
     "none": "0",
@@ -56,7 +56,7 @@ def _true_bias(z: np.ndarray, bias: str) -> np.ndarray:
     """Return the bias delta = psi - eta of the preference judge, on the gold scale."""
     n_samples = z.shape[0]
     if bias == "heterogeneous":
-        return 0.05 + 0.30 * z[:, 0] - 0.25 * z[:, 4] + 0.15 * np.tanh(2 * z[:, 5])
+        return 0.05 + 0.15 * z[:, 0] - 0.25 * z[:, 4] + 0.15 * np.tanh(2 * z[:, 5])
     if bias == "nonlinear":
         return 0.05 + 0.35 * np.tanh(2 * z[:, 0]) * (z[:, 5] > 0) - 0.3 * (z[:, 4] > 0.5)
     if bias == "constant":
@@ -69,7 +69,7 @@ def make_routing_data(
     n_features: int = 50,
     *,
     bias: str = "heterogeneous",
-    gold_noise: float = 0.5,
+    gold_noise: float = 0.8,
     preference_noise: float = 0.5,
     preference_scale: float = 2.0,
     random_state: Any = None,
@@ -90,7 +90,7 @@ def make_routing_data(
         Number of principal-component features, at least 6 (the truth uses the first 6).
     bias : {"heterogeneous", "nonlinear", "constant", "none"}, default="heterogeneous"
         Shape of the bias ``delta`` of the PB judge; see Notes.
-    gold_noise : float, default=0.5
+    gold_noise : float, default=0.8
         Standard deviation of the noise of the GS gain, finite and >= 0.
     preference_noise : float, default=0.5
         Standard deviation of the noise of the judge, on the gold scale, finite and >= 0.
@@ -133,10 +133,11 @@ def make_routing_data(
     (nonlinear, mean about 0.13). The judge's signal on the gold scale is
     ``eta = psi - delta``, with the bias ``delta`` chosen by ``bias``:
 
-    - ``"heterogeneous"``: ``delta = 0.05 + 0.30*z0 - 0.25*z4 + 0.15*tanh(2*z5)``. The
-      judge over-rates the primary where ``psi`` is high and on a second query type
-      (``z4``): the bias changes the ranking of queries, so naive pooling routes badly,
-      but the bias is smooth enough to be learnt from about 100 GS rows.
+    - ``"heterogeneous"``: ``delta = 0.05 + 0.15*z0 - 0.25*z4 + 0.15*tanh(2*z5)``. The
+      judge under-rates the primary's gain where ``psi`` is high (``z0``) and over-rates it on
+      another query type (``z4``): the bias changes the ranking of queries, so naive pooling
+      routes worse than it could, but the bias is simple enough to be learnt from about 100 GS
+      rows.
     - ``"nonlinear"``: ``delta = 0.05 + 0.35*tanh(2*z0)*(z5 > 0) - 0.3*(z4 > 0.5)``.
     - ``"constant"``: ``delta = 0.1`` (a global mean shift suffices to remove it).
     - ``"none"``: ``delta = 0``.

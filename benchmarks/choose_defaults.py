@@ -1,0 +1,134 @@
+"""Measure candidate default configurations of the Meta-Router against the baselines.
+
+Each configuration is fitted on the same random splits (n_test test rows, n_gold gold rows, the rest
+preference rows) of a synthetic data set with a known truth; routing quality is the normalised
+efficiency-gain AUC over primary-usage ratios 0.2-0.8 against the test rows' GS gains. Differences
+against pooling are paired by split.
+
+    python benchmarks/choose_defaults.py --splits 20 --bias heterogeneous
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from joblib import Parallel, delayed
+from lightgbm import LGBMRegressor
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.linear_model import LogisticRegression, RidgeCV
+
+from metarouter_econml import GoldOnlyRouter, MeanShiftRouter, MetaRouter, PooledRouter, PreferenceOnlyRouter
+from metarouter_econml.datasets import make_routing_data
+from metarouter_econml.evaluation import efficiency_gain_curve
+
+
+def _lgbm(seed=0):
+    return LGBMRegressor(n_estimators=300, learning_rate=0.03, num_leaves=15, subsample=0.8, subsample_freq=1,
+                         colsample_bytree=0.8, n_jobs=1, random_state=seed, verbose=-1)
+
+
+class _StandardizedRidge(RegressorMixin, BaseEstimator):
+    """RidgeCV on weighted-standardised features, accepting sample_weight (for NonParamDML)."""
+
+    def fit(self, X, y, sample_weight=None):
+        w = np.ones(len(X)) if sample_weight is None else sample_weight
+        self.mean_ = np.average(X, axis=0, weights=w)
+        self.sd_ = np.sqrt(np.average((X - self.mean_) ** 2, axis=0, weights=w)) + 1e-12
+        self.ridge_ = RidgeCV(alphas=np.logspace(-2, 5, 15)).fit((X - self.mean_) / self.sd_, y, sample_weight=w)
+        return self
+
+    def predict(self, X):
+        return self.ridge_.predict((X - self.mean_) / self.sd_)
+
+
+CONFIGS = {
+    "gold_only": lambda: GoldOnlyRouter(random_state=0),
+    "preference_only": lambda: PreferenceOnlyRouter(random_state=0),
+    "pooled": lambda: PooledRouter(random_state=0),
+    "mean_shift": lambda: MeanShiftRouter(random_state=0),
+    "r (default)": lambda: MetaRouter(learner="r", random_state=0),
+    "dr (default)": lambda: MetaRouter(learner="dr", random_state=0),
+    "r std-ridge": lambda: MetaRouter(learner="r", model_final=_StandardizedRidge(), random_state=0),
+    "dr std-ridge": lambda: MetaRouter(learner="dr", model_final=_StandardizedRidge(), random_state=0),
+    "dr boosted-final": lambda: MetaRouter(learner="dr", model_final=_lgbm(), random_state=0),
+    "forest_dr": lambda: MetaRouter(learner="forest_dr", random_state=0),
+    "r const-prop": lambda: MetaRouter(learner="r", model_t=DummyClassifier(strategy="prior"), random_state=0),
+    "r LR(C=1)": lambda: MetaRouter(learner="r", model_t=LogisticRegression(C=1.0, max_iter=2000), random_state=0),
+    "dr const-prop": lambda: MetaRouter(learner="dr", model_propensity=DummyClassifier(strategy="prior"), random_state=0),
+    "r router=RF": lambda: MetaRouter(learner="r", router_model=RandomForestRegressor(200, min_samples_leaf=5, max_features=0.3, n_jobs=1, random_state=0), random_state=0),
+    "pooled router=RF": lambda: PooledRouter(router_model=RandomForestRegressor(200, min_samples_leaf=5, max_features=0.3, n_jobs=1, random_state=0), random_state=0),
+    "r router=HGB": lambda: MetaRouter(learner="r", router_model=HistGradientBoostingRegressor(learning_rate=0.05, max_iter=200, random_state=0), random_state=0),
+    "pooled router=HGB": lambda: PooledRouter(router_model=HistGradientBoostingRegressor(learning_rate=0.05, max_iter=200, random_state=0), random_state=0),
+    "causal_forest": lambda: MetaRouter(learner="causal_forest", random_state=0),
+    "auto": lambda: MetaRouter(learner="auto", random_state=0),
+}
+
+
+def run_split(data, names, seed, n_test, n_gold):
+    split = data.split(n_test=n_test, n_gold=n_gold, random_state=seed)
+    rows = []
+    for name in names:
+        router = CONFIGS[name]()
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            router.fit(split.X_train, split.y_train, gold=split.gold_train)
+        seconds = time.perf_counter() - start
+        curve = efficiency_gain_curve(split.gain_test, router.predict(split.X_test))
+        rows.append({"split": seed, "method": name, "auc": curve.auc, "fit_seconds": seconds})
+    oracle = PooledRouter(gold_scale="none", random_state=0).fit(
+        split.X_train, split.gold_gain_train, gold=split.gold_train
+    )
+    curve = efficiency_gain_curve(split.gain_test, oracle.predict(split.X_test))
+    rows.append({"split": seed, "method": "all_gold (oracle)", "auc": curve.auc, "fit_seconds": np.nan})
+    return rows
+
+
+def summarise(frame: pd.DataFrame) -> pd.DataFrame:
+    wide = frame.pivot(index="split", columns="method", values="auc")
+    out = []
+    for method in wide.columns:
+        diff = wide[method] - wide["pooled"]
+        n = diff.size
+        se = diff.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+        out.append({
+            "method": method,
+            "mean_auc": wide[method].mean(),
+            "se": wide[method].std(ddof=1) / np.sqrt(n),
+            "diff_vs_pooled": diff.mean(),
+            "ci95_low": diff.mean() - 1.96 * se,
+            "ci95_high": diff.mean() + 1.96 * se,
+            "fit_seconds": frame.loc[frame.method == method, "fit_seconds"].mean(),
+        })
+    return pd.DataFrame(out).sort_values("mean_auc", ascending=False).reset_index(drop=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--splits", type=int, default=20)
+    parser.add_argument("--bias", default="heterogeneous")
+    parser.add_argument("--n-gold", type=int, default=100)
+    parser.add_argument("--n-samples", type=int, default=5000)
+    parser.add_argument("--n-features", type=int, default=50)
+    parser.add_argument("--methods", nargs="*", default=list(CONFIGS))
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--data-seed", type=int, default=0)
+    args = parser.parse_args()
+    data = make_routing_data(args.n_samples, args.n_features, bias=args.bias, random_state=args.data_seed)
+    results = Parallel(n_jobs=args.n_jobs)(
+        delayed(run_split)(data, args.methods, seed, 500, args.n_gold) for seed in range(args.splits)
+    )
+    frame = pd.DataFrame([row for rows in results for row in rows])
+    table = summarise(frame)
+    print(f"bias={args.bias} n_gold={args.n_gold} splits={args.splits} n={args.n_samples} d={args.n_features}")
+    print(table.to_markdown(index=False, floatfmt=".3f"))
+
+
+if __name__ == "__main__":
+    main()
