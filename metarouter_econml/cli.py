@@ -54,13 +54,13 @@ _ORACLE = "all-gold (oracle)"
 
 #: The demo's methods, in the order they are fitted: name -> factory(seed) of an unfitted router.
 _DEMO_METHODS: dict[str, Callable[[int], Any]] = {
-    "Meta-Router (R)": lambda seed: MetaRouter(learner="r", random_state=None),
-    "Meta-Router (DR)": lambda seed: MetaRouter(learner="dr", random_state=None),
-    "pooled": lambda seed: PooledRouter(random_state=None),
-    "mean-shift": lambda seed: MeanShiftRouter(random_state=None),
-    "gold-only": lambda seed: GoldOnlyRouter(random_state=None),
-    "preference-only": lambda seed: PreferenceOnlyRouter(random_state=None),
-    _ORACLE: lambda seed: PooledRouter(gold_scale="none", random_state=None),
+    "Meta-Router (R)": lambda seed: MetaRouter(learner="r", random_state=seed),
+    "Meta-Router (DR)": lambda seed: MetaRouter(learner="dr", random_state=seed),
+    "pooled": lambda seed: PooledRouter(random_state=seed),
+    "mean-shift": lambda seed: MeanShiftRouter(random_state=seed),
+    "gold-only": lambda seed: GoldOnlyRouter(random_state=seed),
+    "preference-only": lambda seed: PreferenceOnlyRouter(random_state=seed),
+    _ORACLE: lambda seed: PooledRouter(gold_scale="none", random_state=seed),
 }
 
 #: Primary-usage ratios reported in the summary table (points of the default ratio grid).

@@ -63,6 +63,7 @@ def test_demo_summary_table(demo_run):
         assert np.isfinite(summary[column]).all(), column
     assert summary["auc"].is_monotonic_decreasing
     assert (summary["auc_se"] > 0).all()
+    assert summary["auc"].nunique() == len(METHODS)  # seven different routers, none wired twice
     # The AUC in the summary is the mean over splits of each curve's mean gain.
     curves = pd.read_csv(demo_run["out"] / "curves.csv")
     mean_gain = curves.groupby(["method", "split"])["gain"].mean().groupby("method").mean()
