@@ -54,7 +54,15 @@ def _assert_datasets_equal(left: RoutingDataset, right: RoutingDataset) -> None:
 
 
 def test_public_names():
-    assert datasets.__all__ == ["RoutingDataset", "RoutingSplit", "make_routing_data"]
+    assert datasets.__all__ == [
+        "RoutingDataset",
+        "RoutingSplit",
+        "load_gsm8k_routing",
+        "load_gsm8k_texts",
+        "load_paper_csv",
+        "make_routing_data",
+        "verbosity_judge",
+    ]
     for name in datasets.__all__:
         assert hasattr(datasets, name)
 

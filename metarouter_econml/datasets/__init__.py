@@ -1,4 +1,4 @@
-"""Routing datasets: containers, the paper's split protocol and a synthetic generator.
+"""Routing datasets: containers, the paper's split protocol, synthetic and real data.
 
 - `RoutingDataset`: queries with a gold-standard gain and a preference-based label for
   every row (the layout of the Meta-Router paper's released data), plus the truth when
@@ -6,6 +6,11 @@
 - `RoutingSplit`: one draw of test, gold-standard and preference-based training rows.
 - `make_routing_data`: synthetic data with a known expected gain ``psi`` and judge bias
   ``delta``.
+- `load_gsm8k_routing`: real data packaged with the library, GSM8K answered by GPT-4 and
+  Mixtral (RouteLLM), with preference labels from a replaceable judge;
+  `load_gsm8k_texts` returns its prompts and answers and `verbosity_judge` is the
+  default, rule-based judge.
+- `load_paper_csv`: read a file in the format of the paper's released HealthBench data.
 
 Examples
 --------
@@ -17,6 +22,16 @@ RoutingSplit(n_train=500, n_gold=50, n_preference=450, n_test=100)
 """
 
 from ._container import RoutingDataset, RoutingSplit
+from ._gsm8k import load_gsm8k_routing, load_gsm8k_texts, verbosity_judge
+from ._paper import load_paper_csv
 from ._synthetic import make_routing_data
 
-__all__ = ["RoutingDataset", "RoutingSplit", "make_routing_data"]
+__all__ = [
+    "RoutingDataset",
+    "RoutingSplit",
+    "load_gsm8k_routing",
+    "load_gsm8k_texts",
+    "load_paper_csv",
+    "make_routing_data",
+    "verbosity_judge",
+]
