@@ -293,8 +293,9 @@ class MetaRouter(_BaseRouter):
         How Delta is estimated: ``"r"`` is the R-learner ``econml.dml.NonParamDML``, ``"dr"`` the
         DR-learner ``econml.dr.DRLearner``, ``"causal_forest"`` ``econml.dml.CausalForestDML``,
         ``"forest_dr"`` ``econml.dr.ForestDRLearner``. ``"auto"`` chooses among the R- and
-        DR-learners, mean-shift and pooling by cross-validation on the gold rows only (see
-        ``auto_scores_``). An unfitted EconML estimator taking ``fit(Y, T, X=...)`` is used as given.
+        DR-learners, mean-shift and pooling by cross-validation on the gold rows only, and keeps a
+        CATE learner only when it beats the better baseline by more than one standard error (see
+        ``auto_scores_`` and ``auto_reason_``). An unfitted EconML estimator taking ``fit(Y, T, X=...)`` is used as given.
     gold_scale : {"variance", "wasserstein", "none"} or float, default="variance"
         ``"variance"``: ``c = sd(PB) / sd(GS)``; ``"wasserstein"``: the ``c`` minimising the
         2-Wasserstein distance between ``c * GS`` and ``PB``; ``"none"``: ``c = 1``; a float: that c.
@@ -330,7 +331,10 @@ class MetaRouter(_BaseRouter):
     propensity_summary_ : dict or None
         Base rate, range and counts of extreme propensities.
     auto_scores_ : DataFrame or None
-        With ``learner="auto"``: held-out GS mean squared error of each candidate, per fold.
+        With ``learner="auto"``: per candidate, the held-out GS mean squared error and its paired
+        difference (with standard error) against the better baseline.
+    auto_reason_ : str or None
+        With ``learner="auto"``: what was chosen and why, in words.
     router_model_ : regressor
         The fitted psi regressor.
 
@@ -387,6 +391,7 @@ class MetaRouter(_BaseRouter):
 
     def _training_set(self, X, y_pb, gold, seed):
         self.auto_scores_ = None
+        self.auto_reason_ = None
         learner = self.learner
         if isinstance(learner, str) and learner == "auto":
             learner = self._choose_learner(X, y_pb, gold, seed)
@@ -443,30 +448,55 @@ class MetaRouter(_BaseRouter):
     def _choose_learner(self, X, y_pb, gold, seed):
         """Pick a learner by K-fold cross-validation over the GS rows; PB rows always train.
 
-        Each candidate is refitted without the held-out GS rows and scored by the mean squared
-        error of its psi prediction against their (rescaled) GS labels, which are unbiased for psi.
+        Every candidate is refitted without the held-out GS rows and scored by the squared error
+        of its psi prediction against their (rescaled) GS labels, which are unbiased for psi. A
+        CATE learner is chosen only when it beats the better of mean-shift and pooling by more
+        than one standard error of the paired per-row difference: with ~100 noisy GS rows a
+        smaller error is often luck, and the baselines are the safer default.
         """
-        candidates = ("r", "dr", "mean_shift", "pooled")
+        cate_learners, baselines = ("r", "dr"), ("mean_shift", "pooled")
         gold_idx = np.flatnonzero(gold)
-        n_splits = min(int(self.cv) if isinstance(self.cv, Integral) else 5, gold_idx.size // 2)
-        splitter = KFold(n_splits=max(n_splits, 2), shuffle=True, random_state=seed)
-        records = []
-        for fold, (_, held) in enumerate(splitter.split(gold_idx)):
+        n_splits = max(2, min(int(self.cv) if isinstance(self.cv, Integral) else 5, gold_idx.size // 2))
+        splitter = KFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        errors = {name: np.empty(gold_idx.size) for name in cate_learners + baselines}
+        for _, held in splitter.split(gold_idx):
             held_rows = gold_idx[held]
             keep = np.ones(X.shape[0], dtype=bool)
             keep[held_rows] = False
-            for name in candidates:
+            for name in errors:
                 # GS labels in y_pb are already on the PB scale, hence gold_scale=1.0
                 candidate = clone(self).set_params(learner=name, gold_scale=1.0, random_state=seed)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
                     candidate.fit(X[keep], y_pb[keep], gold=gold[keep])
-                error = (candidate.predict(X[held_rows]) - y_pb[held_rows]) ** 2
-                records.append({"fold": fold, "learner": name, "mse": float(error.mean())})
-        scores = pd.DataFrame.from_records(records)
-        self.auto_scores_ = scores
-        means = scores.groupby("learner", sort=False)["mse"].mean()
-        return str(means.idxmin())
+                errors[name][held] = (candidate.predict(X[held_rows]) - y_pb[held_rows]) ** 2
+        mse = {name: float(err.mean()) for name, err in errors.items()}
+        baseline = min(baselines, key=mse.get)
+        best_cate = min(cate_learners, key=mse.get)
+        rows = []
+        for name, err in errors.items():
+            diff = err - errors[baseline]
+            rows.append({
+                "learner": name,
+                "mse": mse[name],
+                "diff_vs_baseline": float(diff.mean()),
+                "diff_se": float(diff.std(ddof=1) / np.sqrt(diff.size)),
+            })
+        self.auto_scores_ = pd.DataFrame.from_records(rows).set_index("learner")
+        gain = self.auto_scores_.loc[best_cate]
+        if gain["diff_vs_baseline"] + gain["diff_se"] < 0:
+            self.auto_reason_ = (
+                f"{best_cate!r} lowered the held-out GS squared error of {baseline!r} by "
+                f"{-gain['diff_vs_baseline']:.4g} (more than one standard error, {gain['diff_se']:.4g}) "
+                f"over {gold_idx.size} GS rows in {n_splits} folds."
+            )
+            return best_cate
+        self.auto_reason_ = (
+            f"No CATE learner beat {baseline!r} by more than one standard error on {gold_idx.size} "
+            f"held-out GS rows ({best_cate!r}: difference {gain['diff_vs_baseline']:.4g} +/- "
+            f"{gain['diff_se']:.4g}); the bias estimate did not validate, so {baseline!r} is used."
+        )
+        return baseline
 
     def estimate_bias(self, X) -> np.ndarray:
         """Estimated bias ``Delta_hat(x) = E[Y | gold, x] - E[Y | preference, x]`` on the PB scale.

@@ -200,24 +200,29 @@ def test_auto_records_its_choice_and_prefers_a_cate_learner_when_the_bias_is_het
     split = data.split(n_test=300, n_gold=200, random_state=0)
     router = MetaRouter(learner="auto", cv=3, random_state=0).fit(split.X_train, split.y_train, gold=split.gold_train)
     scores = router.auto_scores_
-    assert set(scores["learner"]) == {"r", "dr", "mean_shift", "pooled"}
-    assert len(scores) == 4 * 3
-    means = scores.groupby("learner")["mse"].mean()
-    assert router.learner_ == means.idxmin()
+    assert set(scores.index) == {"r", "dr", "mean_shift", "pooled"}
     assert router.learner_ in {"r", "dr"}
+    assert router.learner_ == scores.loc[["r", "dr"], "mse"].idxmin()
+    chosen = scores.loc[router.learner_]
+    assert chosen["diff_vs_baseline"] + chosen["diff_se"] < 0
+    assert "more than one standard error" in router.auto_reason_
     assert router.cate_estimator_ is not None
 
 
-def test_auto_falls_back_to_a_baseline_with_a_constant_estimate(small_split):
+def test_auto_falls_back_to_a_baseline_when_the_bias_estimate_does_not_validate():
+    # no bias at all and few gold rows: no CATE learner is clearly better than pooling
     data = make_routing_data(n_samples=1200, n_features=6, bias="none", random_state=0)
     split = data.split(n_test=200, n_gold=60, random_state=0)
     router = MetaRouter(learner="auto", cv=3, random_state=0).fit(split.X_train, split.y_train, gold=split.gold_train)
-    if router.learner_ in {"mean_shift", "pooled"}:
-        assert router.cate_estimator_ is None
-        bias = router.estimate_bias(split.X_test)
-        assert np.all(bias == bias[0])
-    else:
-        assert router.cate_estimator_ is not None
+    assert router.learner_ in {"mean_shift", "pooled"}
+    assert router.learner_ == router.auto_scores_.loc[["mean_shift", "pooled"], "mse"].idxmin()
+    assert "did not validate" in router.auto_reason_
+    assert router.cate_estimator_ is None
+    bias = router.estimate_bias(split.X_test)
+    assert np.all(bias == router.shift_)
+    gold_mean = split.y_train[split.gold_train].mean() * router.scale_
+    mean_difference = gold_mean - split.y_train[~split.gold_train].mean()
+    assert router.shift_ == (0.0 if router.learner_ == "pooled" else pytest.approx(mean_difference))
 
 
 def test_extreme_propensities_warn_with_numbers():
