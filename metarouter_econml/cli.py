@@ -10,6 +10,10 @@ Commands
 demo
     Compare the Meta-Router with its baselines on synthetic data with a known judge bias, over
     several random splits, and write curves, a summary table and a plot.
+benchmark
+    Run the paper's evaluation protocol (``run_protocol``) on synthetic data, the packaged GSM8K
+    data or a CSV file in the paper's format, with uncertainty, paired comparisons and RouteLLM's
+    metrics.
 
 Examples
 --------
@@ -40,8 +44,9 @@ from . import (
     PreferenceOnlyRouter,
     __version__,
 )
+from ._format import markdown_table
 from .datasets import make_routing_data
-from .evaluation import efficiency_gain_curve
+from .evaluation import PROTOCOL_METHODS, efficiency_gain_curve, run_protocol
 
 __all__ = ["build_parser", "main"]
 
@@ -113,7 +118,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         f"bias={args.bias}; n_gold={args.n_gold}, n_test={args.n_test}, "
         f"splits={args.splits}, seed={args.random_state}."
     )
-    table = _markdown_table(_display_frame(summary))
+    table = markdown_table(_display_frame(summary))
     print(table)
 
     paths = {
@@ -187,36 +192,130 @@ def _plot_mean_curves(curves: pd.DataFrame, methods: list[str], *, title: str, p
     fig.savefig(path, dpi=120)
 
 
+# -- benchmark -------------------------------------------------------------------------------------
+
+#: Size of the synthetic data of ``benchmark`` (the paper's HealthBench: 5,000 queries, 50 PCs).
+_BENCHMARK_SYNTHETIC = {"n_samples": 5000, "n_features": 50, "bias": "heterogeneous"}
+
+_BENCHMARK_NOTE = (
+    "Efficiency gain = true gold-standard gain of the test queries a router sends to the "
+    "primary model minus that of sending the same number of random queries, divided by the "
+    "mean gold-standard gain of the data times the test size, as in the paper (0 = random "
+    "routing, higher is better); AUC is its mean over shares 0.2-0.8, with its standard error "
+    "and the range of the central 95% of splits. ΔAUC is the mean paired difference with "
+    "{reference} on the same splits, with a 95% t-interval. APGR (average performance gap "
+    "recovered) and CPT (share of calls to the primary needed to recover 50%/80% of the gap) "
+    "are RouteLLM's metrics on the same ranking."
+)
+
+_BENCHMARK_OUTPUTS = {
+    "curves": "protocol_curves.csv",
+    "metrics": "protocol_metrics.csv",
+    "markdown": "protocol_summary.md",
+    "plot": "protocol.png",
+}
+
+
+def _benchmark_data(args: argparse.Namespace) -> Any:
+    """Load or generate the dataset named by ``--data``; synthetic-only options are checked."""
+    # These options default to argparse.SUPPRESS: absent from `args` unless given.
+    given = {key: getattr(args, key) for key in _BENCHMARK_SYNTHETIC if hasattr(args, key)}
+    synthetic_only = ["--" + key.replace("_", "-") for key in given]
+    if args.data not in ("synthetic", "gsm8k") and not Path(args.data).is_file():
+        raise ValueError(
+            "`--data` must be 'synthetic', 'gsm8k' or the path of a CSV file in the paper's "
+            f"format; got {args.data!r}, which is not an existing file."
+        )
+    if args.data != "synthetic" and synthetic_only:
+        raise ValueError(
+            f"{', '.join(f'`{o}`' for o in synthetic_only)} only apply to `--data synthetic`; "
+            f"got `--data {args.data}`."
+        )
+    if args.data == "synthetic":
+        options = {**_BENCHMARK_SYNTHETIC, **given}
+        return make_routing_data(
+            options["n_samples"],
+            options["n_features"],
+            bias=options["bias"],
+            random_state=args.random_state,
+        )
+    if args.data == "gsm8k":
+        from .datasets import load_gsm8k_routing
+
+        return load_gsm8k_routing(n_components=50)
+    from .datasets import load_paper_csv
+
+    return load_paper_csv(args.data)
+
+
+def _setting_text(key: str, value: Any) -> str:
+    """Show one protocol setting in the markdown report; long grids are summarised."""
+    if key == "ratios" and len(value) > 5:
+        return f"{len(value)} shares from {value[0]:g} to {value[-1]:g}"
+    if key == "normalizer":
+        if value == "split":
+            return "each split's total test gold-standard gain"
+        return f"{value:.6g} (mean gold-standard gain of the data x n_test, for every split)"
+    return str(value)
+
+
+def _run_benchmark(args: argparse.Namespace) -> int:
+    """Run the evaluation protocol, print the summary and write tables, markdown and plot."""
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"`out` must be a directory; got an existing file {str(out)!r}.")
+    data = _benchmark_data(args)
+    if not args.quiet:
+        print(
+            f"Running {args.splits} splits of {data.name} (n={len(data)}) ...",
+            file=sys.stderr,
+            flush=True,
+        )
+    result = run_protocol(
+        data,
+        methods=getattr(args, "methods", None),
+        n_test=args.n_test,
+        n_gold=args.n_gold,
+        n_splits=args.splits,
+        stop_at_nonpositive=args.stop_at_nonpositive,
+        n_jobs=args.n_jobs,
+        random_state=args.random_state,
+        verbose=0 if args.quiet else 1,
+    )
+    reference = "pooled" if "pooled" in result.methods else result.methods[0]
+    table = result.to_markdown(reference=reference)
+    print(table)
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {key: out / name for key, name in _BENCHMARK_OUTPUTS.items()}
+    result.curves.to_csv(paths["curves"], index=False)
+    result.metrics.to_csv(paths["metrics"], index=False)
+    header = (
+        f"Data: {data.name}, n_samples={len(data)}, n_features={data.n_features}; "
+        f"n_gold={args.n_gold}, n_test={args.n_test}, splits={args.splits}, "
+        f"seed={args.random_state}."
+    )
+    settings = "\n".join(
+        f"- {key}: {_setting_text(key, value)}" for key, value in result.settings.items()
+    )
+    paths["markdown"].write_text(
+        f"{header}\n\n{_BENCHMARK_NOTE.format(reference=reference)}\n\n{table}\n\n"
+        f"## Settings\n\n{settings}\n",
+        encoding="utf-8",
+    )
+    from matplotlib.figure import Figure  # lazy: no pyplot, no global backend change
+
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = result.plot(ax=fig.add_subplot())
+    ax.set_title(f"{data.name}: efficiency gain, n_gold={args.n_gold}, {args.splits} splits")
+    fig.savefig(paths["plot"], dpi=120)
+    print("\nWrote:")
+    for path in paths.values():
+        print(f"  {path}")
+    return 0
+
+
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def _markdown_table(frame: pd.DataFrame) -> str:
-    """Render ``frame`` as a GitHub-flavoured markdown table (without the tabulate package).
-
-    Examples
-    --------
-    >>> print(_markdown_table(pd.DataFrame({"method": ["a"], "auc": ["0.100"]})))
-    | method |   auc |
-    |:-------|------:|
-    | a      | 0.100 |
-    """
-    columns = [str(c) for c in frame.columns]
-    cells = [[str(v) for v in row] for row in frame.itertuples(index=False)]
-    widths = [max(len(c), *(len(r[j]) for r in cells), 3) for j, c in enumerate(columns)]
-    left = [j == 0 for j in range(len(columns))]  # first column is the label
-
-    def line(values: list[str]) -> str:
-        padded = [
-            v.ljust(w) if is_left else v.rjust(w)
-            for v, w, is_left in zip(values, widths, left, strict=True)
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = [
-        ":" + "-" * (w + 1) if is_left else "-" * (w + 1) + ":"
-        for w, is_left in zip(widths, left, strict=True)
-    ]
-    return "\n".join([line(columns), "|" + "|".join(rule) + "|", *(line(r) for r in cells)])
 
 
 def _positive_int(text: str) -> int:
@@ -280,6 +379,71 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--quiet", action="store_true", help="do not print progress to stderr")
     demo.set_defaults(func=_run_demo)
+
+    # benchmark
+    benchmark = commands.add_parser(
+        "benchmark",
+        help="run the paper's evaluation protocol over many random splits",
+        description=(
+            "Fit every method on many random splits (n_test test rows, n_gold gold-standard "
+            "rows, the rest preference-based) and report efficiency-gain curves with "
+            "uncertainty, paired differences in AUC and RouteLLM's APGR/CPT."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    benchmark.add_argument(
+        "--data",
+        default="synthetic",
+        help="'synthetic' (make_routing_data), 'gsm8k' (packaged GSM8K data, 50 components) "
+        "or the path of a CSV file in the paper's format (embd.PC<k>, GL, PL columns)",
+    )
+    benchmark.add_argument(
+        "--bias",
+        default=argparse.SUPPRESS,  # not in args unless given; no "(default: None)" in help
+        help="synthetic data only: heterogeneous, nonlinear, constant or none "
+        "(default: heterogeneous)",
+    )
+    benchmark.add_argument(
+        "--n-samples",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="synthetic data only: number of queries (default: 5000)",
+    )
+    benchmark.add_argument(
+        "--n-features",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="synthetic data only: number of features (default: 50)",
+    )
+    benchmark.add_argument("--n-gold", type=int, default=100, help="gold-standard training rows")
+    benchmark.add_argument("--n-test", type=int, default=500, help="test rows")
+    benchmark.add_argument(
+        "--splits", type=_positive_int, default=20, help="number of random splits"
+    )
+    benchmark.add_argument(
+        "--methods",
+        nargs="+",
+        default=argparse.SUPPRESS,
+        metavar="NAME",
+        help=f"methods to compare, among {', '.join(PROTOCOL_METHODS)} "
+        "(default: all but meta_auto, which is about 10x slower)",
+    )
+    benchmark.add_argument(
+        "--stop-at-nonpositive",
+        action="store_true",
+        help="stop each curve where the router's predictions turn non-positive (as in the paper)",
+    )
+    benchmark.add_argument(
+        "--n-jobs", type=int, default=1, help="splits run in parallel (-1: all cores)"
+    )
+    benchmark.add_argument(
+        "--random-state", type=int, default=0, help="seed of the data and of the splits"
+    )
+    benchmark.add_argument(
+        "--out", default="benchmark_output", help="output directory (created if missing)"
+    )
+    benchmark.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    benchmark.set_defaults(func=_run_benchmark)
 
     return parser
 

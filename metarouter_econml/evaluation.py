@@ -4,6 +4,8 @@ A router ranks test queries by the predicted quality gain of the primary (expens
 the alternative (cheap) one and sends a share ``rho`` of them to the primary. The efficiency-gain
 curve of the Meta-Router paper (Zhang et al., arXiv:2509.25535) measures, for each ``rho``, how
 much more true gain this captures than sending the same number of randomly chosen queries.
+:func:`routellm_metrics` reports the same ranking in RouteLLM's terms (APGR, CPT), and
+:func:`run_protocol` repeats the paper's evaluation over many random splits.
 """
 
 from __future__ import annotations
@@ -20,7 +22,20 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from numpy.typing import ArrayLike
 
-__all__ = ["efficiency_gain_curve", "EfficiencyGainCurve"]
+    from ._protocol import PROTOCOL_METHODS, ProtocolResult, run_protocol  # noqa: F401
+
+__all__ = [
+    "efficiency_gain_curve",
+    "EfficiencyGainCurve",
+    "routellm_metrics",
+    "run_protocol",
+    "ProtocolResult",
+    "PROTOCOL_METHODS",
+]
+
+# The repeated-split protocol lives in ``_protocol`` (it fits routers, so it imports joblib, tqdm
+# and the router module); it is loaded on first use so that computing a curve does not pay for it.
+_LAZY_EXPORTS = frozenset({"run_protocol", "ProtocolResult", "PROTOCOL_METHODS"})
 
 # Tolerance added before flooring ``rho * n`` so that e.g. 0.29 * 100 = 28.999999999999996
 # counts as 29 queries, not 28.
@@ -363,23 +378,172 @@ def efficiency_gain_curve(
     rho = _check_ratios(ratios)
     n = t.size
 
-    # Canonical order (prediction descending, then true gain) so that sums do not depend on the
-    # order of the input rows; then group equal predictions.
-    order = np.lexsort((t, -p))
-    t, p = t[order], p[order]
-    starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
-    sizes = np.diff(np.r_[starts, n])
-    group_sums = np.add.reduceat(t, starts)
-    cum_sums = np.r_[0.0, np.cumsum(group_sums)]
-    total = float(cum_sums[-1])
+    ranking = _Ranking(t, p)
+    total = ranking.total
     norm = _check_normalizer(normalizer, total)
 
     k = _n_sent(rho, n)
-    g = np.searchsorted(np.cumsum(sizes), k, side="left")  # group holding the k-th query
-    g = np.minimum(g, sizes.size - 1)
-    slots = k - starts[g]
-    sent = cum_sums[g] + slots * group_sums[g] / sizes[g]
+    sent, lowest_sent = ranking.sent_gain(k)
     gains = (sent - k * total / n) / norm
     if stop_at_nonpositive:
-        gains[(k > 0) & (p[starts[g]] <= 0)] = np.nan
+        gains[(k > 0) & (lowest_sent <= 0)] = np.nan
     return EfficiencyGainCurve(ratios=rho, gains=gains, normalizer=norm, n_queries=n)
+
+
+class _Ranking:
+    """Queries ranked by predicted gain, with equal predictions grouped (shared by the metrics).
+
+    Rows are put in a canonical order (prediction descending, then true gain) so that sums do
+    not depend on the order of the input rows, and equal predictions form one group.
+
+    Parameters
+    ----------
+    true_gain, predicted_gain : numpy.ndarray of shape (n,)
+        Validated, finite, same length.
+
+    Examples
+    --------
+    >>> ranking = _Ranking(np.array([1.0, 2.0, 4.0]), np.array([0.5, 0.5, 0.1]))
+    >>> ranking.total
+    7.0
+    >>> ranking.sent_gain(np.array([0, 1, 2, 3]))[0]  # tie: 1 slot gets the mean of 1 and 2
+    array([0. , 1.5, 3. , 7. ])
+    """
+
+    def __init__(self, true_gain: np.ndarray, predicted_gain: np.ndarray) -> None:
+        order = np.lexsort((true_gain, -predicted_gain))
+        t, self._p = true_gain[order], predicted_gain[order]
+        self._starts = np.flatnonzero(np.r_[True, self._p[1:] != self._p[:-1]])
+        self._sizes = np.diff(np.r_[self._starts, t.size])
+        self._group_sums = np.add.reduceat(t, self._starts)
+        self._cum_sums = np.r_[0.0, np.cumsum(self._group_sums)]
+        self.total = float(self._cum_sums[-1])
+
+    def sent_gain(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the expected true gain of the top ``k`` queries under random tie-breaking.
+
+        A tied group straddling the cut-off contributes the number of slots left times its
+        mean true gain.
+
+        Parameters
+        ----------
+        k : numpy.ndarray of int
+            Numbers of queries sent to the primary, each in ``[0, n]``.
+
+        Returns
+        -------
+        sent : numpy.ndarray of float
+            Expected sum of the true gains of the queries sent.
+        lowest_sent : numpy.ndarray of float
+            Prediction of the group holding the ``k``-th query (the smallest prediction sent
+            when ``k > 0``).
+        """
+        g = np.searchsorted(np.cumsum(self._sizes), k, side="left")  # group of the k-th query
+        g = np.minimum(g, self._sizes.size - 1)
+        slots = k - self._starts[g]
+        sent = self._cum_sums[g] + slots * self._group_sums[g] / self._sizes[g]
+        return sent, self._p[self._starts[g]]
+
+
+#: Tolerance of the comparison ``PGR(k) >= x`` in :func:`routellm_metrics`, so that a PGR that
+#: is mathematically equal to ``x`` (e.g. 0.5) is not missed by float rounding of the sums.
+_PGR_TOL = 1e-12
+
+
+def routellm_metrics(true_gain: ArrayLike, predicted_gain: ArrayLike) -> dict[str, float]:
+    """RouteLLM's summary metrics of a router: APGR, CPT(50%) and CPT(80%).
+
+    RouteLLM (Ong et al., arXiv:2406.18665) scores a router that sends some queries to a
+    strong model and the rest to a weak one by the *performance gap recovered*,
+    ``PGR = (score(router) - score(weak)) / (score(strong) - score(weak))``, as a function of
+    the share of calls to the strong model. Here the strong model is the primary, the weak one
+    the alternative, and ``true_gain`` is the per-query quality of the primary minus that of
+    the alternative. Sending the ``k`` queries with the highest predicted gain to the primary
+    and the alternative answering everything else, the gap recovered is
+
+        ``PGR(k) = (sum of the true gains of the top k) / (sum of all true gains)``,
+
+    at the share ``k / n``, for ``k = 0, ..., n`` (``PGR(0) = 0``, ``PGR(n) = 1``). Ties in
+    the predictions are handled as in :func:`efficiency_gain_curve`: by the expectation under
+    uniformly random tie-breaking. Then
+
+    - ``apgr``: the *average* PGR, the area under PGR against ``k / n`` over ``[0, 1]`` by the
+      trapezoid rule over all ``n + 1`` points (RouteLLM averages PGR over a grid of
+      thresholds; this is the exact area). Random routing gives 0.5 in expectation, a perfect
+      ranking of non-negative gains up to 1. It is tied to the efficiency gain: with the default
+      normaliser, ``efficiency_gain(k / n) = PGR(k) - k / n``, so the area under the efficiency
+      curve over ``[0, 1]`` is ``apgr - 0.5``.
+    - ``cpt50``, ``cpt80``: the *call-performance threshold* CPT(x), the smallest share
+      ``k / n`` of calls to the primary with ``PGR(k) >= x`` (compared with a tolerance of
+      1e-12 for float rounding); NaN if it is never reached (impossible for ``x <= 1``, since
+      ``PGR(n) = 1``). Lower is better.
+
+    Parameters
+    ----------
+    true_gain : array-like of shape (n,)
+        True (gold-standard) gain of the primary over the alternative per test query; may be
+        negative, but the total must be > 0 (the gap to recover). At least 2 finite values.
+    predicted_gain : array-like of shape (n,)
+        The router's predicted gain for the same queries.
+
+    Returns
+    -------
+    dict
+        ``{"apgr": float, "cpt50": float, "cpt80": float}``.
+
+    Raises
+    ------
+    ValueError
+        If an input is not 1-D and finite, the lengths differ, there are fewer than 2 queries,
+        or the total true gain is not > 0.
+
+    See Also
+    --------
+    efficiency_gain_curve : The Meta-Router paper's metric on the same ranking.
+
+    Examples
+    --------
+    >>> from metarouter_econml.evaluation import routellm_metrics
+    >>> # Ranked by prediction the true gains are 3, 0, 2, -1 (total 4): PGR = 0, .75, .75,
+    >>> # 1.25, 1 at shares 0, .25, .5, .75, 1.
+    >>> routellm_metrics([3.0, -1.0, 2.0, 0.0], [0.8, -0.2, 0.4, 0.6])
+    {'apgr': 0.8125, 'cpt50': 0.25, 'cpt80': 0.75}
+    """
+    t = _check_1d_finite(true_gain, "true_gain", min_length=2)
+    p = _check_1d_finite(predicted_gain, "predicted_gain", min_length=2)
+    if t.size != p.size:
+        raise ValueError(
+            "`true_gain` and `predicted_gain` must have the same length; "
+            f"got {t.size} and {p.size}."
+        )
+    ranking = _Ranking(t, p)
+    total = ranking.total
+    if not total > 0:
+        raise ValueError(
+            "RouteLLM's performance gap recovered is relative to the total true gain of the "
+            f"test queries, which must be > 0; got {total!r}."
+        )
+    n = t.size
+    k = np.arange(n + 1)
+    pgr = ranking.sent_gain(k)[0] / total
+    share = k / n
+    apgr = float(np.trapezoid(pgr, share))
+
+    def cpt(x: float) -> float:
+        reached = np.flatnonzero(pgr >= x - _PGR_TOL)
+        return float(share[reached[0]]) if reached.size else float("nan")
+
+    return {"apgr": apgr, "cpt50": cpt(0.5), "cpt80": cpt(0.8)}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the protocol's names on first access (PEP 562)."""
+    if name in _LAZY_EXPORTS:
+        from . import _protocol
+
+        return getattr(_protocol, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY_EXPORTS)
