@@ -16,7 +16,8 @@ install: venv
 	$(BIN)/python -m pip install --quiet -e .
 
 install-test: venv
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -e ".[test,text]"
 
 demo: install
 	$(BIN)/metarouter demo --out $(DEMO_OUT)

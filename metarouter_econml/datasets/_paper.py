@@ -99,7 +99,7 @@ def load_paper_csv(path: str | os.PathLike[str], *, name: str | None = None) -> 
             errno.ENOENT, "`path` must be an existing CSV file; no such file", str(path)
         )
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, float_precision="round_trip")  # exact floats on every pandas
     except pd.errors.EmptyDataError as exc:
         raise ValueError(
             f"`path` {str(path)!r} is empty; expected a CSV file with a header."
