@@ -326,7 +326,7 @@ def test_few_gold_rows_reduce_the_folds_with_a_warning():
     X, y, _ = _xy(n=80)
     gold = np.arange(80) < 3
     with pytest.warns(UserWarning, match=r"Only 3 gold-standard rows for cv=5 folds .* using 3 folds"):
-        router = MetaRouter(learner="r", random_state=0).fit(X, y, gold=gold)
+        router = MetaRouter(learner="r", cv=5, random_state=0).fit(X, y, gold=gold)
     assert router.predict(X).shape == (80,)
 
 
