@@ -8,8 +8,9 @@ the public API (``metarouter_econml``, ``metarouter_econml.datasets``,
 Commands
 --------
 demo
-    Compare the Meta-Router with its baselines on synthetic data with a known judge bias, over
-    several random splits, and write curves, a summary table and a plot.
+    Compare the Meta-Router with its baselines and an all-gold oracle on synthetic data with a
+    known judge bias, over a few random splits of ``run_protocol``, and write curves, a summary
+    table and a plot.
 benchmark
     Run the paper's evaluation protocol (``run_protocol``) on synthetic data, the packaged GSM8K
     data or a CSV file in the paper's format, with uncertainty, paired comparisons and RouteLLM's
@@ -26,27 +27,19 @@ Examples
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from . import (
-    GoldOnlyRouter,
-    MeanShiftRouter,
-    MetaRouter,
-    PooledRouter,
-    PreferenceOnlyRouter,
-    __version__,
-)
+from . import __version__
 from ._format import markdown_table
 from .datasets import make_routing_data
-from .evaluation import PROTOCOL_METHODS, efficiency_gain_curve, run_protocol
+from .evaluation import PROTOCOL_METHODS, ProtocolResult, run_protocol
 
 __all__ = ["build_parser", "main"]
 
@@ -54,18 +47,18 @@ _PROG = "metarouter"
 
 # -- demo ------------------------------------------------------------------------------------------
 
-#: Name of the oracle row of the demo: trained with gold-standard labels on every training row.
-_ORACLE = "all-gold (oracle)"
-
-#: The demo's methods, in the order they are fitted: name -> factory(seed) of an unfitted router.
-_DEMO_METHODS: dict[str, Callable[[int], Any]] = {
-    "Meta-Router (R)": lambda seed: MetaRouter(learner="r", random_state=seed),
-    "Meta-Router (DR)": lambda seed: MetaRouter(learner="dr", random_state=seed),
-    "pooled": lambda seed: PooledRouter(random_state=seed),
-    "mean-shift": lambda seed: MeanShiftRouter(random_state=seed),
-    "gold-only": lambda seed: GoldOnlyRouter(random_state=seed),
-    "preference-only": lambda seed: PreferenceOnlyRouter(random_state=seed),
-    _ORACLE: lambda seed: PooledRouter(gold_scale="none", random_state=seed),
+#: The demo's methods, in the order they are run: ``run_protocol`` registry name -> display name.
+#: The registry holds exactly the demo's routers (``MetaRouter(learner="r")``, ...); only a
+#: registry name can express the oracle ("all_gold": ``PooledRouter(gold_scale="none")`` fitted
+#: on ``split.gold_gain_train``), since routers passed in a dict are fitted on ``split.y_train``.
+_DEMO_METHODS = {
+    "meta_r": "Meta-Router (R)",
+    "meta_dr": "Meta-Router (DR)",
+    "pooled": "pooled",
+    "mean_shift": "mean-shift",
+    "gold_only": "gold-only",
+    "preference_only": "preference-only",
+    "all_gold": "all-gold (oracle)",
 }
 
 #: Primary-usage ratios reported in the summary table (points of the default ratio grid).
@@ -79,83 +72,92 @@ _METRIC_NOTE = (
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    """Fit every demo method on each split, print the summary and write the outputs."""
+    """Run the protocol with the demo's methods, print the summary and write the outputs."""
+    out = _output_dir(args)
     data = make_routing_data(
         args.n_samples, args.n_features, bias=args.bias, random_state=args.random_state
     )
-    seeds = [args.random_state + s for s in range(args.splits)]
-    # Draw every split before fitting anything, so that invalid sizes fail at once.
-    splits = [data.split(n_test=args.n_test, n_gold=args.n_gold, random_state=s) for s in seeds]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-
-    curve_frames, fit_rows = [], []
-    for s, (seed, split) in enumerate(zip(seeds, splits, strict=True), start=1):
-        for name, make_router in _DEMO_METHODS.items():
-            router = make_router(seed)
-            y = split.gold_gain_train if name == _ORACLE else split.y_train
-            start = time.perf_counter()
-            router.fit(split.X_train, y, gold=split.gold_train)
-            seconds = time.perf_counter() - start
-            if not args.quiet:
-                print(
-                    f"[split {s}/{args.splits}] {name} ... {seconds:.1f} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            curve = efficiency_gain_curve(split.gain_test, router.predict(split.X_test))
-            frame = curve.to_frame()
-            frame.insert(0, "method", name)
-            frame.insert(0, "split", s)
-            curve_frames.append(frame)
-            fit_rows.append({"split": s, "method": name, "auc": curve.auc, "fit_seconds": seconds})
-
-    curves = pd.concat(curve_frames, ignore_index=True)
-    curves["ratio"] = curves["ratio"].round(10)  # 0.4000000000000001 -> 0.4 in the CSV
-    summary = _summarise(curves, pd.DataFrame.from_records(fit_rows))
+    _announce(args, data)
+    result = _display_names(
+        run_protocol(
+            data,
+            methods=list(_DEMO_METHODS),
+            n_test=args.n_test,
+            n_gold=args.n_gold,
+            n_splits=args.splits,
+            normalizer="split",  # each split's total test gain, as `_METRIC_NOTE` says
+            random_state=args.random_state,
+            verbose=0 if args.quiet else 1,
+        )
+    )
+    summary = _summarise(result)
     header = (
         f"Data: {data.name}, n_samples={len(data)}, n_features={data.n_features}, "
         f"bias={args.bias}; n_gold={args.n_gold}, n_test={args.n_test}, "
         f"splits={args.splits}, seed={args.random_state}."
     )
-    table = markdown_table(_display_frame(summary))
+    seeds = f"Split seeds (drawn from seed {args.random_state}): {result.settings['seeds']}."
+    table = markdown_table(_display_frame(summary)) + _warning_text(result)
     print(table)
 
+    out.mkdir(parents=True, exist_ok=True)
     paths = {
         "curves": out / "curves.csv",
         "summary": out / "summary.csv",
         "markdown": out / "summary.md",
         "plot": out / "efficiency_gain.png",
     }
-    curves.to_csv(paths["curves"], index=False)
+    result.curves.to_csv(paths["curves"], index=False)
     summary.to_csv(paths["summary"], index=False)
-    paths["markdown"].write_text(f"{header}\n\n{_METRIC_NOTE}\n\n{table}\n", encoding="utf-8")
-    title = f"Efficiency gain, n_gold={args.n_gold}, mean over {args.splits} splits"
-    _plot_mean_curves(curves, list(summary["method"]), title=title, path=paths["plot"])
+    paths["markdown"].write_text(
+        f"{header}\n{seeds}\n\n{_METRIC_NOTE}\n\n{table}\n", encoding="utf-8"
+    )
+    from matplotlib.figure import Figure  # lazy: no pyplot, no global backend change
+
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = result.plot(ax=fig.add_subplot(), band=False, methods=list(summary["method"]))
+    ax.set_title(f"Efficiency gain, n_gold={args.n_gold}, mean over {args.splits} splits")
+    fig.savefig(paths["plot"], dpi=120)
     print("\nWrote:")
     for path in paths.values():
         print(f"  {path}")
     return 0
 
 
-def _summarise(curves: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:
+def _display_names(result: ProtocolResult) -> ProtocolResult:
+    """Return ``result`` with the registry names of `_DEMO_METHODS` replaced by display names."""
+
+    def rename(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(method=frame["method"].map(_DEMO_METHODS))
+
+    settings = dict(result.settings)
+    for key in ("methods", "oracle_methods"):
+        settings[key] = [_DEMO_METHODS[name] for name in settings[key]]
+    settings["routers"] = {_DEMO_METHODS[name]: r for name, r in settings["routers"].items()}
+    return dataclasses.replace(
+        result,
+        curves=rename(result.curves),
+        metrics=rename(result.metrics),
+        fit_warnings=rename(result.fit_warnings),
+        settings=settings,
+    )
+
+
+def _summarise(result: ProtocolResult) -> pd.DataFrame:
     """One row per method: mean gain at `_SUMMARY_RATIOS`, AUC mean and SE, mean fit time."""
-    rows = []
-    for name, per_method in curves.groupby("method", sort=False):
-        row: dict[str, Any] = {"method": name}
-        for ratio in _SUMMARY_RATIOS:
-            gains = [
-                np.interp(ratio, part["ratio"], part["gain"])
-                for _, part in per_method.groupby("split")
-            ]
-            row[f"gain@{ratio:g}"] = float(np.mean(gains))
-        fit = fits[fits["method"] == name]
-        aucs = fit["auc"].to_numpy()
-        row["auc"] = float(aucs.mean())
-        row["auc_se"] = float(aucs.std(ddof=1) / math.sqrt(aucs.size)) if aucs.size > 1 else np.nan
-        row["fit_seconds"] = float(fit["fit_seconds"].mean())
-        rows.append(row)
-    summary = pd.DataFrame.from_records(rows)
+    summary = result.summary(reference=None)
+    mean = result.mean_curves().groupby("method", sort=False)
+    columns = {
+        f"gain@{ratio:g}": [
+            float(np.interp(ratio, mean.get_group(name)["ratio"], mean.get_group(name)["mean"]))
+            for name in summary["method"]
+        ]
+        for ratio in _SUMMARY_RATIOS
+    }
+    summary = pd.concat(
+        [summary[["method"]], pd.DataFrame(columns), summary[["auc", "auc_se", "fit_seconds"]]],
+        axis=1,
+    )
     return summary.sort_values("auc", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -172,24 +174,14 @@ def _display_frame(summary: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-def _plot_mean_curves(curves: pd.DataFrame, methods: list[str], *, title: str, path: Path) -> None:
-    """Save the mean efficiency-gain curve of each method (in ``methods`` order) as a PNG."""
-    from matplotlib.figure import Figure  # lazy: no pyplot, no global backend change
-
-    mean = curves.groupby(["method", "ratio"], sort=False)["gain"].mean()
-    fig = Figure(figsize=(8, 5), layout="constrained")
-    ax = fig.add_subplot()
-    for name in methods:
-        part = mean.loc[name]
-        style = {"color": "black", "linestyle": ":"} if name == _ORACLE else {}
-        ax.plot(part.index, part.to_numpy(), label=name, linewidth=1.8, **style)
-    ax.axhline(0.0, linestyle="--", color="grey", linewidth=1, label="random routing")
-    ax.set_xlabel("share of queries sent to the primary model")
-    ax.set_ylabel("efficiency gain (normalised)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    fig.savefig(path, dpi=120)
+def _warning_text(result: ProtocolResult) -> str:
+    """List the warnings ``run_protocol`` recorded while fitting (empty text if none)."""
+    lines = [
+        f"- {row.method}: {row.category} x{row.count} in {row.n_splits} split(s), e.g. "
+        f'"{" ".join(str(row.example).split())[:160]}"'
+        for row in result.fit_warnings.itertuples(index=False)
+    ]
+    return "\n\nWarnings recorded while fitting:\n\n" + "\n".join(lines) if lines else ""
 
 
 # -- benchmark -------------------------------------------------------------------------------------
@@ -261,16 +253,9 @@ def _setting_text(key: str, value: Any) -> str:
 
 def _run_benchmark(args: argparse.Namespace) -> int:
     """Run the evaluation protocol, print the summary and write tables, markdown and plot."""
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"`out` must be a directory; got an existing file {str(out)!r}.")
+    out = _output_dir(args)
     data = _benchmark_data(args)
-    if not args.quiet:
-        print(
-            f"Running {args.splits} splits of {data.name} (n={len(data)}) ...",
-            file=sys.stderr,
-            flush=True,
-        )
+    _announce(args, data)
     result = run_protocol(
         data,
         methods=getattr(args, "methods", None),
@@ -325,6 +310,24 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _output_dir(args: argparse.Namespace) -> Path:
+    """Return ``--out`` as a path, checked (not created) before any work is done."""
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"`out` must be a directory; got an existing file {str(out)!r}.")
+    return out
+
+
+def _announce(args: argparse.Namespace, data: Any) -> None:
+    """Say on stderr, unless ``--quiet``, what ``run_protocol`` is about to run."""
+    if not args.quiet:
+        print(
+            f"Running {args.splits} splits of {data.name} (n={len(data)}) ...",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def _cli_message(exc: Exception, args: argparse.Namespace) -> str:
     """Put the API's error message on one line, naming parameters as command-line options."""
     message = " ".join(str(exc).split())
@@ -358,8 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare the Meta-Router with its baselines on synthetic data",
         description=(
             "Generate synthetic routing data with a known judge bias (make_routing_data), fit "
-            "the Meta-Router, its baselines and an all-gold oracle on several random splits, "
-            "and report efficiency-gain curves. " + _METRIC_NOTE
+            "the Meta-Router, its baselines and an all-gold oracle on several random splits "
+            "(run_protocol), and report efficiency-gain curves. " + _METRIC_NOTE
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -375,7 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="shape of the judge bias: heterogeneous, nonlinear, constant or none",
     )
     demo.add_argument(
-        "--random-state", type=int, default=0, help="seed of the data; split s uses seed + s"
+        "--random-state",
+        type=int,
+        default=0,
+        help="seed of the data and of the splits: run_protocol draws one seed per split from it, "
+        "used for the split and every router on it (listed in summary.md)",
     )
     demo.add_argument("--quiet", action="store_true", help="do not print progress to stderr")
     demo.set_defaults(func=_run_demo)

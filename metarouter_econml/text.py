@@ -25,6 +25,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ._compat import drop_final_normalize, sentence_embedding_dimension
+
 __all__ = ["SentenceEmbedder"]
 
 logger = logging.getLogger(__name__)
@@ -67,14 +69,6 @@ def _import_extra(*, packaged_model: bool):
             f"be imported ({details}); {_INSTALL_HINT}."
         ) from missing[0][1]
     return SentenceTransformer, model_dir
-
-
-def _embedding_dimension(model) -> int:
-    # sentence-transformers 6 renamed get_sentence_embedding_dimension (the old name warns)
-    getter = getattr(model, "get_embedding_dimension", None)
-    if getter is None:
-        getter = model.get_sentence_embedding_dimension
-    return int(getter())
 
 
 def _check_texts(X) -> tuple[list[str], int]:
@@ -263,7 +257,7 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         if not self.cache:
             self._embedding_cache = {}
         self.model_path_ = config[0]
-        self.embedding_dim_ = _embedding_dimension(self._model)
+        self.embedding_dim_ = sentence_embedding_dimension(self._model)
         return self
 
     def _check_params(self):
@@ -304,8 +298,8 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         SentenceTransformer, _ = _import_extra(packaged_model=False)
         path, normalize, device = self._fit_config
         model = SentenceTransformer(path, device=device, local_files_only=True)
-        if not normalize and len(model) > 1 and type(model[-1]).__name__ == "Normalize":
-            del model[-1]
+        if not normalize:
+            drop_final_normalize(model)
         return model
 
     # -- embedding -------------------------------------------------------------------------------

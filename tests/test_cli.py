@@ -5,7 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import metarouter_econml.cli as cli
 from metarouter_econml.cli import build_parser, main
+from metarouter_econml.datasets import make_routing_data
+from metarouter_econml.evaluation import run_protocol
 
 SMALL = ["--n-samples", "800", "--n-features", "8", "--n-gold", "60", "--n-test", "200"]
 METHODS = {
@@ -44,7 +47,7 @@ def test_demo_curves_are_tidy(demo_run):
     curves = pd.read_csv(demo_run["out"] / "curves.csv")
     assert list(curves.columns) == ["split", "method", "ratio", "gain"]
     assert set(curves["method"]) == METHODS
-    assert sorted(curves["split"].unique()) == [1, 2]
+    assert sorted(curves["split"].unique()) == [0, 1]  # run_protocol's split ids
     counts = curves.groupby(["split", "method"]).size()
     assert len(counts) == 2 * len(METHODS)
     assert (counts == 61).all()
@@ -74,9 +77,11 @@ def test_demo_summary_table(demo_run):
 
 def test_demo_markdown_and_stdout(demo_run):
     markdown = (demo_run["out"] / "summary.md").read_text(encoding="utf-8")
-    first_line = markdown.splitlines()[0]
+    first_line, second_line = markdown.splitlines()[:2]
     for fact in ("synthetic", "n_gold=60", "splits=2", "seed=0"):
         assert fact in first_line
+    assert second_line.startswith("Split seeds (drawn from seed 0): [")
+    assert len(second_line.split("[")[1].split(",")) == 2
     for name in METHODS:
         assert f"| {name}" in markdown
         assert name in demo_run["stdout"]
@@ -92,16 +97,51 @@ def test_demo_png_is_a_png(demo_run):
 
 
 def test_demo_progress_on_stderr(demo_run):
-    progress = [line for line in demo_run["stderr"].splitlines() if line.startswith("[split")]
-    assert len(progress) == 2 * len(METHODS)
-    assert progress[0].startswith("[split 1/2] Meta-Router (R) ... ")
-    assert progress[0].endswith(" s")
+    # run_protocol's tqdm bar is drawn only on a terminal; the announcement always.
+    assert demo_run["stderr"].splitlines()[0] == "Running 2 splits of synthetic (n=800) ..."
+    assert "Running" not in demo_run["stdout"]
 
 
-def test_demo_quiet_and_deterministic(demo_run, tmp_path, capsys):
+def test_demo_is_run_protocol_with_display_names(demo_run):
+    """Same seeds, same routers: the oracle row is run_protocol's "all_gold", on gold gains."""
+    data = make_routing_data(800, 8, bias="heterogeneous", random_state=0)
+    oracle = run_protocol(
+        data,
+        methods=["all_gold", "gold_only"],
+        n_test=200,
+        n_gold=60,
+        n_splits=2,
+        normalizer="split",
+        random_state=0,
+        verbose=0,
+    ).curves
+    oracle["method"] = oracle["method"].map(
+        {"all_gold": "all-gold (oracle)", "gold_only": "gold-only"}
+    )
+    curves = pd.read_csv(demo_run["out"] / "curves.csv")
+    shown = curves[curves["method"].isin(oracle["method"])].sort_values(["split", "method"])
+    expected = oracle.sort_values(["split", "method"])
+    np.testing.assert_array_equal(shown["split"], expected["split"])
+    np.testing.assert_array_equal(shown["method"], expected["method"])
+    np.testing.assert_allclose(shown["ratio"], expected["ratio"], rtol=1e-12)
+    np.testing.assert_allclose(shown["gain"], expected["gain"], rtol=1e-12)
+
+
+def test_demo_quiet_and_deterministic(demo_run, tmp_path, capsys, monkeypatch):
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return run_protocol(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "run_protocol", spy)
     assert run_demo(tmp_path, "--quiet") == 0
     captured = capsys.readouterr()
-    assert "[split" not in captured.err
+    assert captured.err == ""
+    assert len(calls) == 1
+    assert calls[0]["verbose"] == 0  # no progress bar either
+    assert (calls[0]["n_splits"], calls[0]["random_state"]) == (2, 0)
+    assert len(calls[0]["methods"]) == len(METHODS)
     first = pd.read_csv(demo_run["out"] / "summary.csv").set_index("method")
     second = pd.read_csv(tmp_path / "summary.csv").set_index("method")
     pd.testing.assert_series_equal(first["auc"], second["auc"].loc[first.index])

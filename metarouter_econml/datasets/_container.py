@@ -326,13 +326,46 @@ class RoutingDataset:
                 frame[field] = np.array(value, copy=True)
         return frame
 
-    def split(self, *, n_test: int, n_gold: int, random_state: Any = None) -> RoutingSplit:
+    def _gold_eligibility(self, gold_from: Any, n_gold: int) -> np.ndarray:
+        """Validate ``gold_from`` (a mask or a callable returning one); return the mask."""
+        n_rows = len(self)
+        mask = gold_from(self.X.copy(deep=True)) if callable(gold_from) else gold_from
+        source = "returned by the `gold_from` callable" if callable(gold_from) else "given"
+        array = np.asarray(mask)
+        if array.dtype != np.bool_:
+            raise TypeError(
+                f"`gold_from` must be a boolean mask over the rows (or a callable returning one); "
+                f"the mask {source} has dtype {array.dtype}."
+            )
+        if array.shape != (n_rows,):
+            raise ValueError(
+                f"`gold_from` must have one entry per row of the dataset ({n_rows}); the mask "
+                f"{source} has shape {array.shape}."
+            )
+        n_eligible = int(array.sum())
+        if n_eligible < n_gold:
+            raise ValueError(
+                f"`gold_from` must allow at least n_gold={n_gold} rows to become gold-standard "
+                f"rows; got {n_eligible} eligible row(s)."
+            )
+        return np.array(array, dtype=bool, copy=True)
+
+    def split(
+        self, *, n_test: int, n_gold: int, random_state: Any = None, gold_from: Any = None
+    ) -> RoutingSplit:
         """Draw test rows, gold-standard training rows and preference-based training rows.
 
         A random permutation of the rows is drawn; its first ``n_test`` entries are the
         test rows, the next ``n_gold`` the gold-standard (GS) training rows, and all other
         rows are preference-based (PB) training rows. Training and test rows are then put
         back in dataset order, so the split depends on the seed only.
+
+        With ``gold_from``, only eligible rows can become GS rows: the GS rows are the first
+        ``n_gold`` eligible rows of the permutation after the test rows. Test rows are still
+        drawn from all rows, so the test set covers the whole query space, including the
+        queries no GS label was collected on. This simulates a positivity violation (GS labels
+        collected only on one kind of query), under which the bias of the PB judge cannot be
+        estimated outside the eligible region.
 
         Parameters
         ----------
@@ -342,6 +375,12 @@ class RoutingDataset:
             Number of GS training rows, at least 2.
         random_state : int, numpy.random.RandomState or None, default=None
             Seed, passed to `sklearn.utils.check_random_state`.
+        gold_from : array-like of bool, callable or None, default=None
+            Which rows may become GS rows. None: any non-test row (the paper's protocol).
+            A boolean mask with one entry per row of the dataset, or a callable that takes
+            a copy of the features ``X`` (a DataFrame) and returns such a mask, e.g.
+            ``lambda X: X["pc1"] < 0``. With None, or a mask that is True everywhere, the
+            split is the same as without it for the same seed.
 
         Returns
         -------
@@ -351,10 +390,12 @@ class RoutingDataset:
         Raises
         ------
         TypeError
-            If ``n_test`` or ``n_gold`` is not an int (bools are rejected).
+            If ``n_test`` or ``n_gold`` is not an int (bools are rejected), or ``gold_from``
+            is (or returns) something other than a boolean mask.
         ValueError
             If ``n_test < 1``, ``n_gold < 2`` or fewer than 2 PB rows would remain
-            (``n_test + n_gold + 2 > len(self)``).
+            (``n_test + n_gold + 2 > len(self)``); if the ``gold_from`` mask has the wrong
+            length, or fewer than ``n_gold`` eligible rows remain outside the test rows.
 
         Examples
         --------
@@ -370,6 +411,15 @@ class RoutingDataset:
         Traceback (most recent call last):
         ...
         ValueError: `n_test` + `n_gold` must leave at least 2 preference-based rows ...
+
+        GS labels collected only on one kind of query (a positivity violation):
+
+        >>> split = data.split(n_test=10, n_gold=5, random_state=1,
+        ...                    gold_from=lambda X: X["pc1"] < 0)
+        >>> bool((split.X_train["pc1"][split.gold_train] < 0).all())
+        True
+        >>> bool((split.X_test["pc1"] > 0).any())
+        True
         """
         n_test = _check_count("n_test", n_test, 1)
         n_gold = _check_count("n_gold", n_gold, 2)
@@ -380,10 +430,21 @@ class RoutingDataset:
                 f"(n_test + n_gold + 2 <= {n_rows} rows); got n_test={n_test} and "
                 f"n_gold={n_gold}, which leave {n_rows - n_test - n_gold}."
             )
+        eligible = None if gold_from is None else self._gold_eligibility(gold_from, n_gold)
         rng = check_random_state(random_state)
         order = rng.permutation(n_rows)
         test_index = np.sort(order[:n_test])
-        gold_index = order[n_test : n_test + n_gold]
+        if eligible is None:
+            gold_index = order[n_test : n_test + n_gold]
+        else:
+            candidates = order[n_test:][eligible[order[n_test:]]]
+            if candidates.size < n_gold:
+                raise ValueError(
+                    f"`gold_from` leaves {candidates.size} eligible row(s) outside the {n_test} "
+                    f"test rows drawn with this seed; n_gold={n_gold} are needed. Allow more rows "
+                    "or lower `n_gold` or `n_test`."
+                )
+            gold_index = candidates[:n_gold]
         train_index = np.sort(order[n_test:])
         gold_train = np.isin(train_index, gold_index)
         gold_gain_train = self.gold_gain[train_index]

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._compat import read_csv_exact
+
 from ._container import RoutingDataset
 
 __all__ = ["load_paper_csv"]
@@ -99,7 +101,7 @@ def load_paper_csv(path: str | os.PathLike[str], *, name: str | None = None) -> 
             errno.ENOENT, "`path` must be an existing CSV file; no such file", str(path)
         )
     try:
-        frame = pd.read_csv(path, float_precision="round_trip")  # exact floats on every pandas
+        frame = read_csv_exact(path)
     except pd.errors.EmptyDataError as exc:
         raise ValueError(
             f"`path` {str(path)!r} is empty; expected a CSV file with a header."

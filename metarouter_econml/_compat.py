@@ -1,0 +1,104 @@
+"""Workarounds for version quirks of the dependencies, kept in one place.
+
+Each function hides one difference between versions of a dependency and says which version
+introduced it, so it can be deleted once the oldest supported version no longer needs it.
+Nothing here imports the dependency it works around: the functions take its objects.
+
+sentence-transformers (the optional ``text`` extra, ``>=3``)
+    - 6 renamed ``get_sentence_embedding_dimension`` to ``get_embedding_dimension``; the old
+      name still works but emits a ``FutureWarning``
+      (:func:`sentence_embedding_dimension`).
+    - 6 moved the ``Normalize`` module out of ``sentence_transformers.models``; importing it
+      from there emits a ``DeprecationWarning`` and the new home does not exist before 6, so
+      the module is recognised by its class name (:func:`drop_final_normalize`).
+
+pandas (``>=2.2.3``)
+    - 3 made round-trip float parsing the default of ``read_csv`` and deprecated the
+      ``float_precision`` argument; 2.x parses some decimals one ulp off unless it is given
+      ``float_precision="round_trip"`` (:func:`read_csv_exact`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["drop_final_normalize", "read_csv_exact", "sentence_embedding_dimension"]
+
+
+def read_csv_exact(path, **kwargs):
+    r"""``pandas.read_csv`` that parses every float exactly as written, on pandas 2 and 3.
+
+    Examples
+    --------
+    >>> import io
+    >>> float(read_csv_exact(io.StringIO("a\n0.1234567890123456789")).loc[0, "a"]) == 0.1234567890123456789
+    True
+    """
+    import pandas as pd
+
+    if int(pd.__version__.split(".")[0]) < 3:
+        kwargs.setdefault("float_precision", "round_trip")
+    return pd.read_csv(path, **kwargs)
+
+
+def sentence_embedding_dimension(model: Any) -> int:
+    """Return the embedding size of a ``SentenceTransformer`` without a deprecation warning.
+
+    Parameters
+    ----------
+    model : sentence_transformers.SentenceTransformer
+        A loaded model.
+
+    Returns
+    -------
+    int
+        Number of columns of its embeddings, from ``get_embedding_dimension()``
+        (sentence-transformers >= 6) or ``get_sentence_embedding_dimension()`` (older).
+
+    Examples
+    --------
+    >>> class Old:
+    ...     def get_sentence_embedding_dimension(self):
+    ...         return 384
+    >>> sentence_embedding_dimension(Old())
+    384
+    """
+    getter = getattr(model, "get_embedding_dimension", None)
+    if getter is None:
+        getter = model.get_sentence_embedding_dimension
+    return int(getter())
+
+
+def drop_final_normalize(model: Any) -> bool:
+    """Remove the last module of a ``SentenceTransformer`` if it is a ``Normalize`` step.
+
+    The model is changed in place. A model made of a single module is left alone (its only
+    module is what produces the embeddings).
+
+    Parameters
+    ----------
+    model : sentence_transformers.SentenceTransformer
+        A loaded model: a sequence of modules supporting ``len``, ``model[-1]`` and
+        ``del model[-1]``.
+
+    Returns
+    -------
+    bool
+        True if a final ``Normalize`` module was removed.
+
+    Examples
+    --------
+    >>> class Normalize:
+    ...     pass
+    >>> class Pooling:
+    ...     pass
+    >>> modules = [Pooling(), Normalize()]
+    >>> drop_final_normalize(modules), [type(m).__name__ for m in modules]
+    (True, ['Pooling'])
+    >>> drop_final_normalize(modules)
+    False
+    """
+    if len(model) > 1 and type(model[-1]).__name__ == "Normalize":
+        del model[-1]
+        return True
+    return False

