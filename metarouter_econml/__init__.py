@@ -5,6 +5,7 @@ treatment, estimates the bias of preference labels as a conditional average trea
 EconML, debiases the preference labels and trains a router on them.
 """
 
+from ._persist import load
 from ._router import GoldOnlyRouter, MeanShiftRouter, MetaRouter, PooledRouter, PreferenceOnlyRouter
 
 __version__ = "0.1.0"
@@ -16,4 +17,5 @@ __all__ = [
     "PooledRouter",
     "PreferenceOnlyRouter",
     "__version__",
+    "load",
 ]

@@ -12,6 +12,12 @@ sentence-transformers (the optional ``text`` extra, ``>=3``)
       from there emits a ``DeprecationWarning`` and the new home does not exist before 6, so
       the module is recognised by its class name (:func:`drop_final_normalize`).
 
+dowhy (``0.14``, imported by every ``econml.dml`` / ``econml.dr`` import)
+    - ``dowhy.causal_model`` calls ``sympy.init_printing()`` at import, which replaces
+      ``sys.displayhook`` for the whole process (interactive sessions and doctests then print
+      ``bool`` for ``dtype('bool')``). :func:`import_dowhy_quietly` imports it once and puts the
+      hook back; every module of ours that imports EconML or DoWhy calls it first.
+
 pandas (``>=2.2.3``)
     - 3 made round-trip float parsing the default of ``read_csv`` and deprecated the
       ``float_precision`` argument; 2.x parses some decimals one ulp off unless it is given
@@ -22,7 +28,24 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["drop_final_normalize", "read_csv_exact", "sentence_embedding_dimension"]
+__all__ = ["drop_final_normalize", "import_dowhy_quietly", "read_csv_exact", "sentence_embedding_dimension"]
+
+
+def import_dowhy_quietly() -> None:
+    """Import ``dowhy.causal_model`` without letting it replace ``sys.displayhook``.
+
+    Cheap after the first call (the module is cached by then). Does nothing to a hook that was
+    replaced before the call.
+    """
+    import sys
+
+    if "dowhy.causal_model" in sys.modules:
+        return
+    hook = sys.displayhook
+    try:
+        import dowhy.causal_model  # noqa: F401  (imported for its side effect, undone below)
+    finally:
+        sys.displayhook = hook
 
 
 def read_csv_exact(path, **kwargs):

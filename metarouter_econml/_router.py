@@ -196,6 +196,32 @@ class _BaseRouter(BaseEstimator):
                 )
         return float(threshold / cost_gap)
 
+    # -- persistence -------------------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Save the fitted router to ``path``; read it back with :func:`metarouter_econml.load`.
+
+        The file is a zip archive with a JSON header (format, library versions, SHA-256 digest)
+        and a payload in skops' safe format, which loads without running code from the file. It
+        holds the router model, the fitted attributes and, for a :class:`MetaRouter`, the final
+        CATE model only (not the nuisance models). See ``metarouter_econml/_persist.py``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            File to write; its directory must exist. An existing file is replaced.
+
+        Raises
+        ------
+        NotFittedError
+            If the router is not fitted.
+        ValueError
+            If the router holds a type that :func:`metarouter_econml.load` would not trust (e.g.
+            a custom ``router_model``), or a CATE estimator whose final model cannot be saved.
+        """
+        from ._persist import save_router
+
+        save_router(self, path)
+
 
 class GoldOnlyRouter(_BaseRouter):
     """Baseline trained on the gold-standard rows alone (accurate but scarce).
@@ -287,6 +313,40 @@ class MetaRouter(_BaseRouter):
        debiased PB rows;
     4. reports predictions on the GS scale for cost-aware routing.
 
+    **Positivity violations (the truncated Meta-Router).** The bias is identified only where both
+    sources label queries (``0 < P(gold | x) < 1``). Where no GS label was ever collected, the CATE
+    model extrapolates (the default ridge continues a linear trend fitted elsewhere), and the
+    "debiased" labels there can be worse than the raw ones. ``overlap="trim"`` is the truncated
+    Meta-Router that the paper leaves to future work. ``fit`` then
+
+    a. computes cross-fitted propensities ``P(gold | x)`` of all training rows with
+       ``model_overlap`` on the same stratified folds as the CATE fit, before that fit (so the
+       CATE estimator is fitted once; the extra cost is ``cv`` fits of a small classifier);
+    b. defines the overlap region as the rows with ``P(gold | x) >= t * base_rate``
+       (``base_rate = n_gold / n``, ``t = overlap_threshold``; by default ``base_rate / 10``, the
+       yardstick of the extreme-propensity warning);
+    c. fits the CATE estimator on the GS rows plus the PB rows inside the region only, and
+       debiases only the PB rows inside;
+    d. treats the PB rows outside by ``overlap_fallback``: ``"pooled"`` keeps them with their raw
+       labels (the bias cannot be estimated there, so none is corrected: pooled behaviour),
+       ``"gold_only"`` drops them (the router extrapolates from the GS and in-region rows).
+
+    GS rows are always kept. New queries are predicted by the same ``router_model_`` whether they
+    fall inside or outside the region; ``in_overlap(X)`` says which ones are inside. The region
+    comes from its own classifier (``model_overlap``), not from the CATE's propensity model: that
+    penalised logistic regression is smooth by design and cannot drop to ~0 past the edge of the
+    GS rows' support (see :func:`metarouter_econml._bias.default_overlap_model` for the numbers).
+    Under such a violation the extreme-propensity warning of the default router stays silent for
+    the same reason.
+
+    Which variant routes best depends on the judge outside the region, which the data cannot
+    tell (``benchmarks/truncated_router.py``, 10 splits of 5,000 queries): when the judge is
+    biased only where GS labels were collected (``make_routing_data(bias="regional")``),
+    ``"trim"`` with the ``"pooled"`` fallback ranked the uncovered queries better than the
+    default in 10 of 10 splits; when the bias is one global linear trend (``"heterogeneous"``),
+    the default's extrapolation is right, the raw labels outside are badly biased, the
+    ``"pooled"`` fallback lost to the default in 10 of 10 splits and ``"gold_only"`` was best.
+
     Parameters
     ----------
     learner : {"r", "dr", "causal_forest", "forest_dr", "auto"} or EconML estimator, default="r"
@@ -313,6 +373,25 @@ class MetaRouter(_BaseRouter):
         benchmark at two thirds of the time).
     min_propensity : float, default=0.01
         Propensity floor of the DR learners (inverse weights are capped at ``1 / min_propensity``).
+    overlap : {"none", "trim"}, default="none"
+        ``"none"``: debias every PB row (the paper's Meta-Router). ``"trim"``: estimate and apply
+        the bias only inside the overlap region of the two sources (see above).
+    overlap_threshold : float, default=None
+        Only with ``overlap="trim"``. A row is inside the overlap region when its cross-fitted
+        ``P(gold | x) >= overlap_threshold * base_rate``, where ``base_rate`` is the share of GS
+        rows among the training rows. None means 0.1: 10x below the base rate, the bound of the
+        extreme-propensity warning. Must be > 0; larger values trim more (1.0 keeps only rows
+        at least as likely as average to be gold).
+    overlap_fallback : {"pooled", "gold_only"}, default="pooled"
+        Only with ``overlap="trim"``: what happens to PB rows outside the region. ``"pooled"``
+        keeps them with their raw (uncorrected) labels: right when the judge is trusted where no
+        GS label exists. ``"gold_only"`` drops them: safer when the judge may be biased there
+        too, at the price of fewer training rows.
+    model_overlap : classifier, default=None
+        Only with ``overlap="trim"``: the model of ``P(gold | x)`` that defines the region (needs
+        ``predict_proba``). None means shallow boosted trees (LightGBM, 100 trees of 7 leaves,
+        at least 40 rows per leaf, no L2 penalty), which can drop to ~0 past the edge of the GS
+        rows' support.
     cost_primary, cost_alternative : float, default=1.0, 0.0
         Per-query costs of the two models.
     random_state : int, RandomState or None, default=None
@@ -329,8 +408,29 @@ class MetaRouter(_BaseRouter):
         Gold-to-preference scale factor ``c``.
     propensity_ : ndarray or None
         Cross-fitted P(gold | x) of the training rows, read from the fold models EconML fitted.
+        With ``overlap="trim"`` EconML saw only the GS and in-region rows: NaN elsewhere.
     propensity_summary_ : dict or None
-        Base rate, range and counts of extreme propensities.
+        Base rate, range and counts of extreme propensities (of the rows EconML saw).
+
+    The next attributes are set with ``overlap="trim"`` and a CATE learner, None otherwise.
+
+    overlap_propensity_ : ndarray
+        Cross-fitted P(gold | x) of every training row from ``model_overlap``.
+    overlap_threshold_ : float
+        The propensity cut applied, ``overlap_threshold * base_rate``.
+    overlap_mask_ : ndarray of bool
+        True for training rows inside the overlap region. GS rows count as inside (they are
+        always kept, whatever their propensity).
+    overlap_share_ : float
+        Share of training rows inside the overlap region.
+    n_preference_outside_ : int
+        Number of PB rows outside the region (not debiased: raw with ``"pooled"``, dropped with
+        ``"gold_only"``).
+    preference_outside_share_ : float
+        ``n_preference_outside_`` as a share of the PB rows.
+    overlap_models_ : list of classifiers
+        The fold models behind ``overlap_propensity_``; ``in_overlap`` averages their
+        ``P(gold | x)`` on new queries.
     auto_scores_ : DataFrame or None
         With ``learner="auto"``: per candidate, the held-out GS mean squared error and its paired
         difference (with standard error) against the better baseline.
@@ -367,6 +467,10 @@ class MetaRouter(_BaseRouter):
         router_model=None,
         cv: int = 3,
         min_propensity: float = 0.01,
+        overlap="none",
+        overlap_threshold=None,
+        overlap_fallback="pooled",
+        model_overlap=None,
         cost_primary: float = 1.0,
         cost_alternative: float = 0.0,
         random_state=None,
@@ -386,6 +490,10 @@ class MetaRouter(_BaseRouter):
         self.model_final = model_final
         self.cv = cv
         self.min_propensity = min_propensity
+        self.overlap = overlap
+        self.overlap_threshold = overlap_threshold
+        self.overlap_fallback = overlap_fallback
+        self.model_overlap = model_overlap
 
     def _given_models(self) -> dict:
         return {name: getattr(self, name) for name in _bias.MODEL_PARAMS}
@@ -393,6 +501,7 @@ class MetaRouter(_BaseRouter):
     def _training_set(self, X, y_pb, gold, seed):
         self.auto_scores_ = None
         self.auto_reason_ = None
+        trim, relative_threshold = self._check_overlap_params()
         learner = self.learner
         if isinstance(learner, str) and learner == "auto":
             learner = self._choose_learner(X, y_pb, gold, seed)
@@ -400,17 +509,107 @@ class MetaRouter(_BaseRouter):
         self.cate_estimator_ = None
         self.propensity_ = None
         self.propensity_summary_ = None
+        for name in _OVERLAP_ATTRIBUTES:
+            setattr(self, name, None)
         if learner == "pooled":
             self.shift_ = 0.0
             return slice(None), y_pb
         if learner == "mean_shift":
             self.shift_ = float(y_pb[gold].mean() - y_pb[~gold].mean())
             return slice(None), np.where(gold, y_pb, y_pb + self.shift_)
-        self.cate_estimator_ = self._fit_cate(learner, X, y_pb, gold, seed)
-        bias = self.cate_estimator_.effect(X[~gold])
+        if not trim:
+            self.cate_estimator_ = self._fit_cate(learner, X, y_pb, gold, seed)
+            bias = self.cate_estimator_.effect(X[~gold])
+            target = y_pb.copy()
+            target[~gold] += np.ravel(bias)
+            return slice(None), target
+        if isinstance(learner, str):  # fail on a bad name before the overlap fit
+            _check_learner_name(learner)
+        inside = self._fit_overlap(X, gold, seed, relative_threshold)
+        fit_rows = gold | inside
+        self.cate_estimator_ = self._fit_cate(
+            learner, X[fit_rows], y_pb[fit_rows], gold[fit_rows], seed
+        )
+        if self.propensity_ is not None:  # EconML's propensities exist only on the rows it saw
+            propensity = np.full(X.shape[0], np.nan)
+            propensity[fit_rows] = self.propensity_
+            self.propensity_ = propensity
+        debias = ~gold & inside
         target = y_pb.copy()
-        target[~gold] += np.ravel(bias)
+        target[debias] += np.ravel(self.cate_estimator_.effect(X[debias]))
+        if self.overlap_fallback == "gold_only":
+            return fit_rows, target[fit_rows]
         return slice(None), target
+
+    def _check_overlap_params(self):
+        """Validate the overlap parameters; return (trim?, relative threshold or None)."""
+        if not (isinstance(self.overlap, str) and self.overlap in _OVERLAP):
+            raise ValueError(f"`overlap` must be one of {_OVERLAP}; got {self.overlap!r}.")
+        fallback = self.overlap_fallback
+        if not (isinstance(fallback, str) and fallback in _OVERLAP_FALLBACKS):
+            raise ValueError(
+                f"`overlap_fallback` must be one of {_OVERLAP_FALLBACKS}; got {fallback!r}."
+            )
+        if self.overlap == "none":
+            given = {
+                name: value
+                for name, value in (
+                    ("overlap_threshold", self.overlap_threshold),
+                    ("overlap_fallback", None if fallback == "pooled" else fallback),
+                    ("model_overlap", self.model_overlap),
+                )
+                if value is not None
+            }
+            if given:
+                raise ValueError(
+                    f"{sorted(given)} are used only with overlap='trim'; got {given!r} with "
+                    "overlap='none'. Remove them or set overlap='trim'."
+                )
+            return False, None
+        if self.overlap_threshold is None:
+            return True, None
+        threshold = _check_real(self.overlap_threshold, "overlap_threshold")
+        if not threshold > 0:
+            raise ValueError(
+                "`overlap_threshold` must be > 0 (a multiple of the gold base rate); "
+                f"got {self.overlap_threshold!r}."
+            )
+        return True, threshold
+
+    def _fit_overlap(self, X, gold, seed, relative_threshold):
+        """Cross-fit P(gold | x) on all rows before the CATE; record and return the overlap mask."""
+        folds = _bias.make_folds(self.cv, int(gold.sum()), seed)
+        model = self.model_overlap
+        if model is None:
+            model = _bias.default_overlap_model(seed)
+        elif not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
+            raise TypeError(
+                "`model_overlap` must be a classifier with `fit` and `predict_proba`; got "
+                f"{type(model).__name__}."
+            )
+        propensity, models = _bias.cross_fitted_propensity(model, X, gold, folds)
+        base_rate = float(gold.mean())
+        if relative_threshold is None:  # the extreme-propensity warning's yardstick
+            self.overlap_threshold_ = float(_bias.propensity_bounds(base_rate)[0])
+        else:
+            self.overlap_threshold_ = float(relative_threshold * base_rate)
+        inside = propensity >= self.overlap_threshold_
+        n_inside = int(np.sum(inside & ~gold))
+        n_splits = folds.get_n_splits()
+        if n_inside < n_splits:
+            raise ValueError(
+                f"`overlap_threshold` leaves {n_inside} preference-based rows inside the overlap "
+                f"region (cross-fitted P(gold | x) >= {self.overlap_threshold_:.4g}); at least "
+                f"{n_splits} (one per fold) are needed to estimate the bias. Lower it (got "
+                f"{self.overlap_threshold!r})."
+            )
+        self.overlap_propensity_ = propensity
+        self.overlap_models_ = models
+        self.overlap_mask_ = inside | gold
+        self.overlap_share_ = float(self.overlap_mask_.mean())
+        self.n_preference_outside_ = int(np.sum(~self.overlap_mask_))
+        self.preference_outside_share_ = self.n_preference_outside_ / int(np.sum(~gold))
+        return inside
 
     def _fit_cate(self, learner, X, y_pb, gold, seed):
         min_propensity = _check_real(self.min_propensity, "min_propensity")
@@ -418,11 +617,7 @@ class MetaRouter(_BaseRouter):
             raise ValueError(f"`min_propensity` must be in (0, 0.5); got {self.min_propensity!r}.")
         folds = _bias.make_folds(self.cv, int(gold.sum()), seed)
         if isinstance(learner, str):
-            if learner not in _bias.LEARNERS:
-                raise ValueError(
-                    f"`learner` must be one of {_bias.LEARNERS + ('auto',)} or an EconML estimator; "
-                    f"got {learner!r}."
-                )
+            _check_learner_name(learner)
             given = self._given_models()
             _bias.check_learner_models(learner, given)
             models = _bias.default_models(learner, seed)
@@ -504,6 +699,8 @@ class MetaRouter(_BaseRouter):
 
         This is the correction added to preference labels before the router is trained. When
         ``learner="auto"`` fell back to mean-shift (or pooling) it is the constant shift (or 0).
+        With ``overlap="trim"`` it is the CATE model's value everywhere, but it was applied only
+        inside the overlap region: outside (see :meth:`in_overlap`) it is an extrapolation.
 
         Parameters
         ----------
@@ -518,6 +715,64 @@ class MetaRouter(_BaseRouter):
         if self.cate_estimator_ is None:
             return np.full(X_arr.shape[0], self.shift_)
         return np.ravel(self.cate_estimator_.effect(X_arr)).astype(np.float64)
+
+    def in_overlap(self, X) -> np.ndarray:
+        """Whether each query falls inside the overlap region of the GS and PB sources.
+
+        The propensity ``P(gold | x)`` of a new query is the mean of the fold models of
+        ``model_overlap`` fitted during ``fit`` (``overlap_models_``, no refit on all rows, so
+        ``in_overlap`` costs no extra fit); the query is inside when it is at least
+        ``overlap_threshold_``. On training rows this is close to, but not the same as,
+        ``overlap_mask_``, which used each row's out-of-fold model (and keeps every GS row).
+        Queries outside are still routed by ``router_model_``, whose training there followed
+        ``overlap_fallback`` (raw PB labels, or GS and in-region rows only).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_queries, n_features)
+
+        Returns
+        -------
+        ndarray of bool, shape (n_queries,)
+
+        Raises
+        ------
+        ValueError
+            If the router was not fitted with ``overlap="trim"`` and a CATE learner (e.g.
+            ``learner="auto"`` fell back to a baseline), so no overlap region was estimated.
+        """
+        check_is_fitted(self, "router_model_")
+        if self.overlap_models_ is None:
+            raise ValueError(
+                "`in_overlap` needs a router fitted with overlap='trim' and a CATE learner; this "
+                f"one has overlap={self.overlap!r} and learner_={self.learner_!r}."
+            )
+        X_arr = check_features(self, X, reset=False)
+        propensity = np.mean(
+            [model.predict_proba(X_arr)[:, 1] for model in self.overlap_models_], axis=0
+        )
+        return propensity >= self.overlap_threshold_
+
+
+_OVERLAP = ("none", "trim")
+_OVERLAP_FALLBACKS = ("pooled", "gold_only")
+_OVERLAP_ATTRIBUTES = (
+    "overlap_propensity_",
+    "overlap_models_",
+    "overlap_threshold_",
+    "overlap_mask_",
+    "overlap_share_",
+    "n_preference_outside_",
+    "preference_outside_share_",
+)
+
+
+def _check_learner_name(learner: str) -> None:
+    if learner not in _bias.LEARNERS:
+        raise ValueError(
+            f"`learner` must be one of {_bias.LEARNERS + ('auto',)} or an EconML estimator; "
+            f"got {learner!r}."
+        )
 
 
 def _check_real(value, name: str) -> float:

@@ -115,3 +115,20 @@ def test_read_csv_exact_round_trips_floats(tmp_path):
     path = tmp_path / "floats.csv"
     pd.DataFrame({"v": values}).to_csv(path, index=False)
     np.testing.assert_array_equal(read_csv_exact(path)["v"].to_numpy(), values)
+
+
+def test_fitting_a_router_leaves_the_display_hook_alone():
+    """dowhy (imported by econml) calls sympy.init_printing() at import; we undo it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; hook = sys.displayhook\n"
+        "import numpy as np\n"
+        "from metarouter_econml import MetaRouter\n"
+        "rng = np.random.default_rng(0); X = rng.normal(size=(200, 3)); y = rng.normal(size=200)\n"
+        "MetaRouter(random_state=0).fit(X, y, gold=np.arange(200) % 10 == 0)\n"
+        "assert 'dowhy.causal_model' in sys.modules\n"
+        "assert sys.displayhook is hook, sys.displayhook\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)

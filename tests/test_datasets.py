@@ -34,6 +34,7 @@ def _delta(z: np.ndarray, bias: str) -> np.ndarray:
         "heterogeneous": 0.05 + 0.15 * z[:, 0] - 0.25 * z[:, 4] + 0.15 * np.tanh(2 * z[:, 5]),
         "nonlinear": 0.05 + 0.35 * np.tanh(2 * z[:, 0]) * (z[:, 5] > 0) - 0.3 * (z[:, 4] > 0.5),
         "constant": np.full(n, 0.1),
+        "regional": 0.05 + (0.15 * z[:, 0] - 0.4 * z[:, 4]) * (z[:, 5] < 0),
         "none": np.zeros(n),
     }[bias]
 
@@ -123,7 +124,7 @@ def test_features_look_like_pca_scores():
     assert np.abs(corr - np.eye(10)).max() < 0.05
 
 
-@pytest.mark.parametrize("bias", ["heterogeneous", "nonlinear", "constant", "none"])
+@pytest.mark.parametrize("bias", ["heterogeneous", "nonlinear", "constant", "regional", "none"])
 def test_truth_relations_hold_exactly_without_noise(bias):
     data = make_routing_data(
         n_samples=500,
@@ -138,7 +139,7 @@ def test_truth_relations_hold_exactly_without_noise(bias):
     np.testing.assert_array_equal(data.preference_label, 1.7 * (data.psi - data.delta))
 
 
-@pytest.mark.parametrize("bias", ["heterogeneous", "nonlinear", "constant", "none"])
+@pytest.mark.parametrize("bias", ["heterogeneous", "nonlinear", "constant", "regional", "none"])
 def test_psi_and_delta_follow_documented_formulas(bias):
     data = make_routing_data(n_samples=2000, n_features=9, bias=bias, random_state=2)
     z = _z(data)
@@ -204,7 +205,8 @@ def test_constant_and_none_bias_keep_the_ranking():
         (
             {"bias": "random"},
             ValueError,
-            r"`bias` must be one of \['heterogeneous', 'nonlinear', 'constant', 'none'\]; "
+            r"`bias` must be one of \['heterogeneous', 'nonlinear', 'constant', 'regional', "
+            r"'none'\]; "
             r"got 'random'\.",
         ),
         ({"gold_noise": -0.1}, ValueError, r"`gold_noise` must be finite and >= 0; got -0\.1\."),

@@ -31,7 +31,10 @@ def fitted_r(small_split):
 
 def test_public_api_is_pinned():
     assert sorted(metarouter_econml.__all__) == sorted(
-        ["GoldOnlyRouter", "MeanShiftRouter", "MetaRouter", "PooledRouter", "PreferenceOnlyRouter", "__version__"]
+        [
+            "GoldOnlyRouter", "MeanShiftRouter", "MetaRouter", "PooledRouter",
+            "PreferenceOnlyRouter", "__version__", "load",
+        ]
     )
 
 

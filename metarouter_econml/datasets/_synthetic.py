@@ -18,6 +18,7 @@ _BIAS_FORMULAS = {
     "heterogeneous": "0.05 + 0.15*z0 - 0.25*z4 + 0.15*tanh(2*z5)",
     "nonlinear": "0.05 + 0.35*tanh(2*z0)*(z5 > 0) - 0.3*(z4 > 0.5)",
     "constant": "0.1",
+    "regional": "0.05 + (0.15*z0 - 0.4*z4)*(z5 < 0)",
     "none": "0",
 }
 _PSI_FORMULA = "0.15 + 0.35*tanh(1.5*z0) + 0.25*z1*(z2 > 0) - 0.15*(z3 > 1.0)"
@@ -61,6 +62,8 @@ def _true_bias(z: np.ndarray, bias: str) -> np.ndarray:
         return 0.05 + 0.35 * np.tanh(2 * z[:, 0]) * (z[:, 5] > 0) - 0.3 * (z[:, 4] > 0.5)
     if bias == "constant":
         return np.full(n_samples, 0.1)
+    if bias == "regional":
+        return 0.05 + (0.15 * z[:, 0] - 0.4 * z[:, 4]) * (z[:, 5] < 0)
     return np.zeros(n_samples)
 
 
@@ -88,7 +91,7 @@ def make_routing_data(
         Number of queries, at least 10 (the paper's HealthBench data have 5,000).
     n_features : int, default=50
         Number of principal-component features, at least 6 (the truth uses the first 6).
-    bias : {"heterogeneous", "nonlinear", "constant", "none"}, default="heterogeneous"
+    bias : {"heterogeneous", "nonlinear", "constant", "regional", "none"}, default="heterogeneous"
         Shape of the bias ``delta`` of the PB judge; see Notes.
     gold_noise : float, default=0.8
         Standard deviation of the noise of the GS gain, finite and >= 0.
@@ -140,6 +143,13 @@ def make_routing_data(
       rows.
     - ``"nonlinear"``: ``delta = 0.05 + 0.35*tanh(2*z0)*(z5 > 0) - 0.3*(z4 > 0.5)``.
     - ``"constant"``: ``delta = 0.1`` (a global mean shift suffices to remove it).
+    - ``"regional"``: ``delta = 0.05 + (0.15*z0 - 0.4*z4)*(z5 < 0)``. The judge is biased on
+      one kind of query only (``z5 < 0``, i.e. ``pc6 < 0``), where it under-rates the primary's
+      gain where ``psi`` is high and over-rates it on another query type; on the other kind it
+      is unbiased up to a constant. With ``split(..., gold_from=lambda X: X["pc6"] < 0)`` (GS
+      labels collected only where the judge was suspected) the bias is unidentified on
+      ``pc6 >= 0``: a CATE model fitted on the GS side extrapolates its correction to queries
+      the judge labelled well, which the truncated Meta-Router (``overlap="trim"``) avoids.
     - ``"none"``: ``delta = 0``.
 
     The labels of every row are
