@@ -365,7 +365,8 @@ class MetaRouter(_BaseRouter):
         Propensity and outcome (on ``[X, T]``) nuisance models of the DR-learner family.
     model_final : regressor, default=None
         Final CATE model of ``"r"`` and ``"dr"``; must accept ``sample_weight`` for ``"r"``.
-        Defaults to a ridge on standardised features with a cross-validated penalty.
+        Defaults to ``RidgeCV`` on the features as given, its penalty chosen by generalised
+        cross-validation (see ``benchmarks/RESULTS.md`` for why not standardised features).
     router_model : regressor, default=None
         Final regressor for ``psi``; None means a small LightGBM model shared with the baselines.
     cv : int, default=3
