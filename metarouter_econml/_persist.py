@@ -82,6 +82,7 @@ _MAX_HEADER_BYTES = 1 << 20
 TRUSTED_TYPES = (
     "collections.OrderedDict",  # LightGBM's record of best scores
     "lightgbm.sklearn.LGBMRegressor",
+    "lightgbm.sklearn.LGBMClassifier",  # overlap-region models of MetaRouter(overlap="trim")
     "lightgbm.basic.Booster",  # restored from LightGBM's text model
     "sklearn.tree._tree.Tree",  # node storage of scikit-learn trees and forests
 )

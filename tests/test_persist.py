@@ -486,3 +486,17 @@ def test_default_router_file_size_at_scale(tmp_path):
     print(f"default MetaRouter, 4,500 x 50: {size} bytes")
     assert size < 1_000_000
     _assert_same_outputs(router, load(path), split.X_test)
+
+
+def test_truncated_router_round_trips_with_its_overlap_region(tmp_path):
+    from metarouter_econml import MetaRouter
+    from metarouter_econml.datasets import make_routing_data
+
+    data = make_routing_data(1500, 8, bias="regional", random_state=0)
+    split = data.split(n_test=300, n_gold=100, random_state=0, gold_from=lambda X: X["pc6"] < 0)
+    router = MetaRouter(overlap="trim", random_state=0).fit(split.X_train, split.y_train, gold=split.gold_train)
+    twin = _round_trip(router, tmp_path)
+    np.testing.assert_array_equal(twin.in_overlap(split.X_test), router.in_overlap(split.X_test))
+    np.testing.assert_array_equal(twin.predict(split.X_test), router.predict(split.X_test))
+    np.testing.assert_array_equal(twin.estimate_bias(split.X_test), router.estimate_bias(split.X_test))
+    assert not router.in_overlap(split.X_test).all()
