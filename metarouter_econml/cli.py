@@ -625,7 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--bias",
         default="heterogeneous",
-        help="shape of the judge bias: heterogeneous, nonlinear, constant or none",
+        help="shape of the judge bias: heterogeneous, nonlinear, regional, constant or none",
     )
     demo.add_argument(
         "--random-state",
@@ -657,7 +657,7 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument(
         "--bias",
         default=argparse.SUPPRESS,  # not in args unless given; no "(default: None)" in help
-        help="synthetic data only: heterogeneous, nonlinear, constant or none "
+        help="synthetic data only: heterogeneous, nonlinear, regional, constant or none "
         "(default: heterogeneous)",
     )
     benchmark.add_argument(
