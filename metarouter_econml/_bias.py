@@ -47,12 +47,13 @@ _LEARNER_MODELS = {
 MODEL_PARAMS = ("model_y", "model_t", "model_propensity", "model_regression", "model_final")
 
 
-def _default_outcome_model(random_state: int):
+def lightgbm_regressor(random_state: int, *, n_estimators: int, learning_rate: float):
+    """The small, single-threaded LightGBM regressor behind the default outcome and router models."""
     from lightgbm import LGBMRegressor
 
     return LGBMRegressor(
-        n_estimators=200,
-        learning_rate=0.05,
+        n_estimators=n_estimators,
+        learning_rate=learning_rate,
         num_leaves=15,
         min_child_samples=20,
         subsample=0.8,
@@ -62,6 +63,10 @@ def _default_outcome_model(random_state: int):
         random_state=random_state,
         verbose=-1,
     )
+
+
+def _default_outcome_model(random_state: int):
+    return lightgbm_regressor(random_state, n_estimators=200, learning_rate=0.05)
 
 
 def _default_propensity_model(random_state: int):

@@ -36,20 +36,7 @@ __all__ = ["GoldOnlyRouter", "MeanShiftRouter", "MetaRouter", "PooledRouter", "P
 
 
 def _default_router_model(random_state: int):
-    from lightgbm import LGBMRegressor
-
-    return LGBMRegressor(
-        n_estimators=300,
-        learning_rate=0.03,
-        num_leaves=15,
-        min_child_samples=20,
-        subsample=0.8,
-        subsample_freq=1,
-        colsample_bytree=0.8,
-        n_jobs=1,
-        random_state=random_state,
-        verbose=-1,
-    )
+    return _bias.lightgbm_regressor(random_state, n_estimators=300, learning_rate=0.03)
 
 
 class _BaseRouter(BaseEstimator):
