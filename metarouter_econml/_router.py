@@ -503,8 +503,7 @@ class MetaRouter(_BaseRouter):
             self.shift_ = 0.0
             return slice(None), y_pb
         if learner == "mean_shift":
-            self.shift_ = float(y_pb[gold].mean() - y_pb[~gold].mean())
-            return slice(None), np.where(gold, y_pb, y_pb + self.shift_)
+            return MeanShiftRouter._training_set(self, X, y_pb, gold, seed)
         if not trim:
             self.cate_estimator_ = self._fit_cate(learner, X, y_pb, gold, seed)
             bias = self.cate_estimator_.effect(X[~gold])
