@@ -17,7 +17,7 @@ install: venv
 
 install-test: venv
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[test,text]"
+	$(BIN)/python -m pip install --quiet -e ".[test,text,ray]"
 
 demo: install
 	$(BIN)/metarouter demo --out $(DEMO_OUT)

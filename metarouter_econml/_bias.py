@@ -47,8 +47,12 @@ _LEARNER_MODELS = {
 MODEL_PARAMS = ("model_y", "model_t", "model_propensity", "model_regression", "model_final")
 
 
-def lightgbm_regressor(random_state: int, *, n_estimators: int, learning_rate: float):
-    """The small, single-threaded LightGBM regressor behind the default outcome and router models."""
+def lightgbm_regressor(random_state: int, *, n_estimators: int, learning_rate: float, n_jobs: int = 1):
+    """The small LightGBM regressor behind the default outcome and router models.
+
+    ``deterministic=True`` with a fixed (column-wise) histogram layout makes the fitted trees the
+    same for every ``n_jobs`` (LightGBM's documented recipe), so threads change speed, not results.
+    """
     from lightgbm import LGBMRegressor
 
     return LGBMRegressor(
@@ -59,14 +63,16 @@ def lightgbm_regressor(random_state: int, *, n_estimators: int, learning_rate: f
         subsample=0.8,
         subsample_freq=1,
         colsample_bytree=0.8,
-        n_jobs=1,
+        deterministic=True,
+        force_col_wise=True,
+        n_jobs=n_jobs,
         random_state=random_state,
         verbose=-1,
     )
 
 
-def _default_outcome_model(random_state: int):
-    return lightgbm_regressor(random_state, n_estimators=200, learning_rate=0.05)
+def _default_outcome_model(random_state: int, n_jobs: int = 1):
+    return lightgbm_regressor(random_state, n_estimators=200, learning_rate=0.05, n_jobs=n_jobs)
 
 
 def _default_propensity_model(random_state: int):
@@ -78,11 +84,14 @@ def _default_propensity_model(random_state: int):
     )
 
 
-def default_models(learner: str, random_state: int) -> dict:
-    """Return fresh default nuisance and final models for ``learner`` (EconML's parameter names)."""
+def default_models(learner: str, random_state: int, n_jobs: int = 1) -> dict:
+    """Return fresh default nuisance and final models for ``learner`` (EconML's parameter names).
+
+    ``n_jobs`` is the number of threads of the LightGBM outcome models.
+    """
     models = {
-        "model_y": _default_outcome_model(random_state),
-        "model_regression": _default_outcome_model(random_state),
+        "model_y": _default_outcome_model(random_state, n_jobs),
+        "model_regression": _default_outcome_model(random_state, n_jobs),
         "model_t": _default_propensity_model(random_state),
         "model_propensity": _default_propensity_model(random_state),
         "model_final": RidgeCV(alphas=np.logspace(-2, 5, 15)),
@@ -100,51 +109,68 @@ def check_learner_models(learner: str, given: dict) -> None:
         )
 
 
-def make_folds(cv, n_gold: int, random_state: int):
-    """Return a seeded, shuffled ``StratifiedKFold`` with at most ``n_gold`` splits."""
+def make_folds(cv, n_gold: int, random_state: int, n_preference: int | None = None):
+    """Return a seeded, shuffled ``StratifiedKFold`` with no more splits than either source has rows.
+
+    Stratification on the gold flag needs at least one row of each source per fold; with fewer
+    gold (or preference) rows than ``cv``, the number of folds drops to that count, with a warning.
+    """
     if isinstance(cv, bool) or not isinstance(cv, Integral) or cv < 2:
         raise ValueError(f"`cv` must be an integer >= 2 (number of cross-fitting folds); got {cv!r}.")
     n_splits = int(cv)
-    if n_gold < n_splits:
-        warnings.warn(
-            f"Only {n_gold} gold-standard rows for cv={n_splits} folds stratified on the gold flag; "
-            f"using {n_gold} folds. Collect more gold labels for a stable bias estimate.",
-            UserWarning,
-            stacklevel=3,
-        )
-        n_splits = n_gold
+    for count, source in ((n_gold, "gold-standard"), (n_preference, "preference-based")):
+        if count is not None and count < n_splits:
+            warnings.warn(
+                f"Only {count} {source} rows for cv={n_splits} folds stratified on the gold flag; "
+                f"using {count} folds. Collect more {source} labels for a stable bias estimate.",
+                UserWarning,
+                stacklevel=3,
+            )
+            n_splits = count
     return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
 
 
-def build_cate_estimator(learner, models: dict, *, folds, min_propensity: float, random_state: int):
+def build_cate_estimator(
+    learner,
+    models: dict,
+    *,
+    folds,
+    min_propensity: float,
+    random_state: int,
+    use_ray: bool = False,
+):
     """Construct the (unfitted) EconML estimator for ``learner``.
 
     ``learner`` is one of :data:`LEARNERS` or an unfitted EconML estimator instance, which is
     deep-copied (EconML estimators are not scikit-learn clonable) and used as given.
+    ``use_ray`` is EconML's own switch: the cross-fitting folds become Ray tasks.
+    The forest learners' final forests are built with one job: with more, EconML sums the trees'
+    predictions in a thread-dependent order and the last bits of ``effect`` change.
     """
     import_dowhy_quietly()
     if not isinstance(learner, str):
         return copy.deepcopy(learner)
     models = {name: clone(model) for name, model in models.items()}
+    common = {"cv": folds, "random_state": random_state, "use_ray": use_ray}
     if learner == "r":
         from econml.dml import NonParamDML
 
-        return NonParamDML(**models, discrete_treatment=True, cv=folds, random_state=random_state)
+        return NonParamDML(**models, discrete_treatment=True, **common)
     if learner == "causal_forest":
         from econml.dml import CausalForestDML
 
         return CausalForestDML(
-            **models, discrete_treatment=True, cv=folds, n_estimators=200, n_jobs=1, random_state=random_state
+            **models, discrete_treatment=True, n_estimators=200, n_jobs=1, **common
         )
     if learner == "dr":
         from econml.dr import DRLearner
 
-        return DRLearner(**models, cv=folds, min_propensity=min_propensity, random_state=random_state)
+        return DRLearner(**models, min_propensity=min_propensity, **common)
     if learner == "forest_dr":
         from econml.dr import ForestDRLearner
 
         return ForestDRLearner(
-            **models, cv=folds, min_propensity=min_propensity, n_estimators=200, n_jobs=1, random_state=random_state
+            **models, min_propensity=min_propensity, n_estimators=200, n_jobs=1, **common
         )
     raise ValueError(f"`learner` must be one of {LEARNERS + ('auto',)} or an EconML estimator; got {learner!r}.")
 
@@ -177,7 +203,7 @@ def out_of_fold_propensity(estimator, X: np.ndarray, gold: np.ndarray, folds) ->
     return propensity
 
 
-def default_overlap_model(random_state: int):
+def default_overlap_model(random_state: int, n_jobs: int = 1):
     """Return a classifier of P(gold | x) that can drop to ~0 past the edge of gold support.
 
     Used to find the overlap region of the truncated Meta-Router. The CATE's propensity model (a
@@ -195,7 +221,9 @@ def default_overlap_model(random_state: int):
         learning_rate=0.05,
         num_leaves=7,
         min_child_samples=40,
-        n_jobs=1,
+        deterministic=True,
+        force_col_wise=True,
+        n_jobs=n_jobs,
         random_state=random_state,
         verbose=-1,
     )

@@ -28,6 +28,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._format import markdown_table
+from ._ray import ordered_ray_results
 from ._router import GoldOnlyRouter, MeanShiftRouter, MetaRouter, PooledRouter, PreferenceOnlyRouter
 from .datasets import RoutingDataset
 from .evaluation import _check_normalizer, _check_ratios, efficiency_gain_curve, routellm_metrics
@@ -178,8 +179,8 @@ def _run_split(
     dataset: RoutingDataset,
     split_id: int,
     seed: int,
-    methods: dict[str, _Method],
     *,
+    methods: dict[str, _Method],
     n_test: int,
     n_gold: int,
     ratios: np.ndarray,
@@ -278,6 +279,7 @@ def run_protocol(
     normalizer: float | str | None = None,
     stop_at_nonpositive: bool = False,
     n_jobs: int | None = None,
+    use_ray: bool = False,
     random_state: Any = None,
     verbose: int = 1,
 ) -> ProtocolResult:
@@ -295,7 +297,7 @@ def run_protocol(
     ``check_random_state(random_state)``, and are stored in ``result.settings["seeds"]`` and
     the ``seed`` column of ``result.metrics``. Split ``s`` is therefore reproducible on its
     own (``dataset.split(..., random_state=seed_s)`` and a router with
-    ``random_state=seed_s``), and results do not depend on ``n_jobs``.
+    ``random_state=seed_s``), and results do not depend on ``n_jobs`` or ``use_ray``.
 
     Parameters
     ----------
@@ -344,6 +346,12 @@ def run_protocol(
         Splits run in parallel with joblib (``None`` means 1 unless inside a
         ``joblib.parallel_config`` context; ``-1`` all cores). Warnings are recorded per
         worker, so use a process-based backend (joblib's default), not threads.
+    use_ray : bool, default=False
+        Run the splits as Ray tasks instead (one task per split; needs the ``[ray]`` extra).
+        A local Ray instance is started when none is running; call ``ray.init(address=...)``
+        first to use a cluster, whose workers need ``metarouter-econml`` installed (e.g. through
+        a ``runtime_env``). The dataset is sent to Ray's object store once. ``n_jobs`` must then
+        be None: Ray's resources decide the parallelism.
     random_state : int, numpy.random.RandomState or None, default=None
         Seed of the per-split seeds.
     verbose : int, default=1
@@ -419,23 +427,36 @@ def run_protocol(
         isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0
     ):
         raise ValueError(f"`n_jobs` must be None or a non-zero int; got {n_jobs!r}.")
+    if not isinstance(use_ray, (bool, np.bool_)):
+        raise TypeError(f"`use_ray` must be a bool; got {type(use_ray).__name__} {use_ray!r}.")
+    if use_ray and n_jobs is not None:
+        raise ValueError(
+            f"`n_jobs` must be None with `use_ray=True` (Ray decides the parallelism); got {n_jobs!r}."
+        )
     if not isinstance(verbose, numbers.Integral) or verbose < 0:
         raise ValueError(f"`verbose` must be an int >= 0; got {verbose!r}.")
 
-    tasks = (
-        delayed(_run_split)(
-            dataset,
-            s,
-            seed,
-            resolved,
-            n_test=n_test,
-            n_gold=n_gold,
-            ratios=rho,
-            normalizer=split_normalizer,
-            stop_at_nonpositive=bool(stop_at_nonpositive),
+    split_kwargs = {
+        "n_test": n_test,
+        "n_gold": n_gold,
+        "ratios": rho,
+        "normalizer": split_normalizer,
+        "stop_at_nonpositive": bool(stop_at_nonpositive),
+    }
+    if use_ray:
+        outputs = ordered_ray_results(
+            _run_split,
+            (dataset,),
+            list(enumerate(seeds)),
+            {"methods": resolved, **split_kwargs},
+            feature="run_protocol(use_ray=True)",
         )
-        for s, seed in enumerate(seeds)
-    )
+    else:
+        tasks = (
+            delayed(_run_split)(dataset, s, seed, methods=resolved, **split_kwargs)
+            for s, seed in enumerate(seeds)
+        )
+        outputs = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
     curve_frames: list[pd.DataFrame] = []
     metric_rows: list[dict[str, Any]] = []
     warning_rows: list[dict[str, Any]] = []
@@ -447,7 +468,7 @@ def run_protocol(
         file=sys.stderr,
         disable=None if verbose else True,
     ) as bar:
-        for curves, metrics, caught in Parallel(n_jobs=n_jobs, return_as="generator")(tasks):
+        for curves, metrics, caught in outputs:
             curve_frames.extend(curves)
             metric_rows.extend(metrics)
             warning_rows.extend(caught)
@@ -474,6 +495,7 @@ def run_protocol(
         "normalizer": "split" if split_normalizer is None else split_normalizer,
         "stop_at_nonpositive": bool(stop_at_nonpositive),
         "n_jobs": n_jobs,
+        "use_ray": bool(use_ray),
     }
     return ProtocolResult(
         curves=curves_frame,

@@ -31,12 +31,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _bias
 from ._data import check_features, check_gold_mask, check_labels, gold_scale_factor
+from ._ray import import_ray
 
 __all__ = ["GoldOnlyRouter", "MeanShiftRouter", "MetaRouter", "PooledRouter", "PreferenceOnlyRouter"]
 
 
-def _default_router_model(random_state: int):
-    return _bias.lightgbm_regressor(random_state, n_estimators=300, learning_rate=0.03)
+def _default_router_model(random_state: int, n_jobs: int):
+    return _bias.lightgbm_regressor(random_state, n_estimators=300, learning_rate=0.03, n_jobs=n_jobs)
 
 
 class _BaseRouter(BaseEstimator):
@@ -49,12 +50,14 @@ class _BaseRouter(BaseEstimator):
         gold_scale="variance",
         cost_primary: float = 1.0,
         cost_alternative: float = 0.0,
+        n_jobs: int | None = None,
         random_state=None,
     ):
         self.router_model = router_model
         self.gold_scale = gold_scale
         self.cost_primary = cost_primary
         self.cost_alternative = cost_alternative
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     # -- fitting ---------------------------------------------------------------------------------
@@ -79,18 +82,28 @@ class _BaseRouter(BaseEstimator):
         y_arr = check_labels(y, n_rows=X_arr.shape[0])
         gold_arr = check_gold_mask(gold, n_rows=X_arr.shape[0])
         self._check_costs()
+        n_jobs = self._n_threads()
         self.scale_ = gold_scale_factor(y_arr[gold_arr], y_arr[~gold_arr], self.gold_scale)
         y_pb = np.where(gold_arr, y_arr * self.scale_, y_arr)
         self.n_gold_ = int(gold_arr.sum())
         self.n_preference_ = int((~gold_arr).sum())
         seed = _bias.random_seed(self.random_state)
         rows, target = self._training_set(X_arr, y_pb, gold_arr, seed)
-        model = _default_router_model(seed) if self.router_model is None else clone(self.router_model)
+        model = _default_router_model(seed, n_jobs) if self.router_model is None else clone(self.router_model)
         self.router_model_ = model.fit(X_arr[rows], target)
         return self
 
     def _training_set(self, X, y_pb, gold, seed):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _n_threads(self) -> int:
+        """Validated ``n_jobs`` for the default LightGBM models: None means 1."""
+        n_jobs = self.n_jobs
+        if n_jobs is None:
+            return 1
+        if isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral) or n_jobs == 0:
+            raise ValueError(f"`n_jobs` must be None or a non-zero int; got {n_jobs!r}.")
+        return int(n_jobs)
 
     def _check_costs(self):
         for name in ("cost_primary", "cost_alternative"):
@@ -110,9 +123,12 @@ class _BaseRouter(BaseEstimator):
         Returns
         -------
         ndarray of shape (n_queries,)
+            Empty for an empty batch (0 rows with the columns seen at fit).
         """
         check_is_fitted(self, "router_model_")
-        X_arr = check_features(self, X, reset=False)
+        X_arr = check_features(self, X, reset=False, allow_empty=True)
+        if X_arr.shape[0] == 0:  # an empty serving batch
+            return np.empty(0)
         return np.asarray(self.router_model_.predict(X_arr), dtype=np.float64) / self.scale_
 
     def route(self, X, cost_weight: float) -> np.ndarray:
@@ -129,7 +145,7 @@ class _BaseRouter(BaseEstimator):
         Returns
         -------
         ndarray of bool, shape (n_queries,)
-            True where the query goes to the primary model.
+            True where the query goes to the primary model; empty for an empty batch.
         """
         weight = _check_real(cost_weight, "cost_weight")
         return self.predict(X) > weight * (self.cost_primary - self.cost_alternative)
@@ -153,6 +169,11 @@ class _BaseRouter(BaseEstimator):
         float
             The cost weight. When predictions tie at the cut-off the exact share is impossible; a
             warning says how many queries the returned weight sends instead (fewer, never more).
+
+        Raises
+        ------
+        ValueError
+            If ``X`` has no rows: there is no traffic to calibrate on.
         """
         ratio = _check_real(ratio, "ratio")
         if not 0 <= ratio <= 1:
@@ -165,6 +186,8 @@ class _BaseRouter(BaseEstimator):
             )
         predictions = self.predict(X)
         n = predictions.size
+        if n == 0:
+            raise ValueError("`X` must have at least 1 row to calibrate a threshold on; got 0.")
         k = int(np.floor(ratio * n + 1e-9))
         ordered = np.sort(predictions)[::-1]
         if k == 0:
@@ -221,6 +244,11 @@ class GoldOnlyRouter(_BaseRouter):
         How GS labels are put on the PB scale before training (see :class:`MetaRouter`).
     cost_primary, cost_alternative : float, default=1.0, 0.0
         Per-query costs of the two models in the units the cost weight prices.
+    n_jobs : int or None, default=None
+        Threads of the default LightGBM ``router_model`` when fitting and predicting; None means
+        1, -1 all cores. The fitted trees are the same for every value (LightGBM runs with
+        ``deterministic=True`` and a fixed histogram layout); only speed changes. A
+        ``router_model`` you pass keeps its own setting.
     random_state : int, RandomState or None, default=None
         Seed for every random step.
 
@@ -245,7 +273,7 @@ class PreferenceOnlyRouter(_BaseRouter):
 
     Parameters
     ----------
-    router_model, gold_scale, cost_primary, cost_alternative, random_state
+    router_model, gold_scale, cost_primary, cost_alternative, n_jobs, random_state
         As in :class:`GoldOnlyRouter`.
     """
 
@@ -261,7 +289,7 @@ class PooledRouter(_BaseRouter):
 
     Parameters
     ----------
-    router_model, gold_scale, cost_primary, cost_alternative, random_state
+    router_model, gold_scale, cost_primary, cost_alternative, n_jobs, random_state
         As in :class:`GoldOnlyRouter`.
     """
 
@@ -277,7 +305,7 @@ class MeanShiftRouter(_BaseRouter):
 
     Parameters
     ----------
-    router_model, gold_scale, cost_primary, cost_alternative, random_state
+    router_model, gold_scale, cost_primary, cost_alternative, n_jobs, random_state
         As in :class:`GoldOnlyRouter`.
     """
 
@@ -358,7 +386,8 @@ class MetaRouter(_BaseRouter):
         Final regressor for ``psi``; None means a small LightGBM model shared with the baselines.
     cv : int, default=3
         Number of cross-fitting folds, stratified on the gold flag (3 routed as well as 5 in the
-        benchmark at two thirds of the time).
+        benchmark at two thirds of the time). ``fit`` warns with fewer than 20 gold-standard rows
+        (a noisy bias estimate) and uses fewer folds when there are fewer gold rows than ``cv``.
     min_propensity : float, default=0.01
         Propensity floor of the DR learners (inverse weights are capped at ``1 / min_propensity``).
     overlap : {"none", "trim"}, default="none"
@@ -382,6 +411,19 @@ class MetaRouter(_BaseRouter):
         rows' support.
     cost_primary, cost_alternative : float, default=1.0, 0.0
         Per-query costs of the two models.
+    n_jobs : int or None, default=None
+        Threads of the default LightGBM models (outcome nuisances, ``router_model``,
+        ``model_overlap``) when fitting and predicting; None means 1, -1 all cores. Results are the same for every value (LightGBM runs
+        with ``deterministic=True`` and a fixed histogram layout); on 100,000+ rows and for batch
+        routing 2 threads are faster (``benchmarks/RESULTS.md``). Models you pass keep their own
+        settings.
+    use_ray : bool, default=False
+        Run EconML's cross-fitting folds as Ray tasks (EconML's own ``use_ray``); needs the
+        ``[ray]`` extra. EconML starts a local Ray instance when none is running; to use a cluster,
+        call ``ray.init(address=...)`` before ``fit``. Only the CATE estimator's folds are
+        distributed (not the candidate fits of ``learner="auto"`` nor ``model_overlap``). The same
+        ``random_state`` gives the same router with and without Ray. On one small machine Ray only
+        adds start-up and transfer overhead; it pays off on a cluster with large folds.
     random_state : int, RandomState or None, default=None
         Seed for folds and every model; the same seed gives the same router.
 
@@ -461,6 +503,8 @@ class MetaRouter(_BaseRouter):
         model_overlap=None,
         cost_primary: float = 1.0,
         cost_alternative: float = 0.0,
+        n_jobs: int | None = None,
+        use_ray: bool = False,
         random_state=None,
     ):
         super().__init__(
@@ -468,6 +512,7 @@ class MetaRouter(_BaseRouter):
             gold_scale=gold_scale,
             cost_primary=cost_primary,
             cost_alternative=cost_alternative,
+            n_jobs=n_jobs,
             random_state=random_state,
         )
         self.learner = learner
@@ -482,6 +527,7 @@ class MetaRouter(_BaseRouter):
         self.overlap_threshold = overlap_threshold
         self.overlap_fallback = overlap_fallback
         self.model_overlap = model_overlap
+        self.use_ray = use_ray
 
     def _given_models(self) -> dict:
         return {name: getattr(self, name) for name in _bias.MODEL_PARAMS}
@@ -490,6 +536,18 @@ class MetaRouter(_BaseRouter):
         self.auto_scores_ = None
         self.auto_reason_ = None
         trim, relative_threshold = self._check_overlap_params()
+        n_gold = int(gold.sum())
+        if n_gold < _FEW_GOLD_ROWS:
+            auto = isinstance(self.learner, str) and self.learner == "auto"
+            alternative = "" if auto else ", or let learner='auto' fall back to it"
+            warnings.warn(
+                f"Only {n_gold} gold-standard rows in `gold` (fewer than {_FEW_GOLD_ROWS}): the "
+                "bias estimate and the gold scale factor rest on them and will be noisy. Collect "
+                "more gold labels, or compare with MeanShiftRouter (one global shift)"
+                f"{alternative}.",
+                UserWarning,
+                stacklevel=3,
+            )
         learner = self.learner
         if isinstance(learner, str) and learner == "auto":
             learner = self._choose_learner(X, y_pb, gold, seed)
@@ -565,10 +623,10 @@ class MetaRouter(_BaseRouter):
 
     def _fit_overlap(self, X, gold, seed, relative_threshold):
         """Cross-fit P(gold | x) on all rows before the CATE; record and return the overlap mask."""
-        folds = _bias.make_folds(self.cv, int(gold.sum()), seed)
+        folds = _bias.make_folds(self.cv, int(gold.sum()), seed, int((~gold).sum()))
         model = self.model_overlap
         if model is None:
-            model = _bias.default_overlap_model(seed)
+            model = _bias.default_overlap_model(seed, self._n_threads())
         elif not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
             raise TypeError(
                 "`model_overlap` must be a classifier with `fit` and `predict_proba`; got "
@@ -587,8 +645,14 @@ class MetaRouter(_BaseRouter):
             raise ValueError(
                 f"`overlap_threshold` leaves {n_inside} preference-based rows inside the overlap "
                 f"region (cross-fitted P(gold | x) >= {self.overlap_threshold_:.4g}); at least "
-                f"{n_splits} (one per fold) are needed to estimate the bias. Lower it (got "
-                f"{self.overlap_threshold!r})."
+                f"{n_splits} (one per fold) are needed to estimate the bias. "
+                + (
+                    "At the default threshold no preference-based row resembles the gold-standard "
+                    "rows: the two sources do not overlap, so the bias cannot be estimated "
+                    "anywhere. Collect gold labels on queries like the preference-based ones."
+                    if n_inside == 0 and self.overlap_threshold is None
+                    else f"Lower it (got {self.overlap_threshold!r})."
+                )
             )
         self.overlap_propensity_ = propensity
         self.overlap_models_ = models
@@ -602,12 +666,12 @@ class MetaRouter(_BaseRouter):
         min_propensity = _check_real(self.min_propensity, "min_propensity")
         if not 0 < min_propensity < 0.5:
             raise ValueError(f"`min_propensity` must be in (0, 0.5); got {self.min_propensity!r}.")
-        folds = _bias.make_folds(self.cv, int(gold.sum()), seed)
+        folds = _bias.make_folds(self.cv, int(gold.sum()), seed, int((~gold).sum()))
         if isinstance(learner, str):
             _check_learner_name(learner)
             given = self._given_models()
             _bias.check_learner_models(learner, given)
-            models = _bias.default_models(learner, seed)
+            models = _bias.default_models(learner, seed, self._n_threads())
             models.update({k: v for k, v in given.items() if v is not None and k in models})
         else:
             if not (hasattr(learner, "fit") and hasattr(learner, "effect")):
@@ -617,7 +681,12 @@ class MetaRouter(_BaseRouter):
                 )
             models = {}
         estimator = _bias.build_cate_estimator(
-            learner, models, folds=folds, min_propensity=min_propensity, random_state=seed
+            learner,
+            models,
+            folds=folds,
+            min_propensity=min_propensity,
+            random_state=seed,
+            use_ray=self._check_use_ray(learner),
         )
         _bias.fit_cate_estimator(estimator, y_pb, gold, X)
         if isinstance(learner, str):
@@ -627,6 +696,20 @@ class MetaRouter(_BaseRouter):
                     self.propensity_, gold, min_propensity=min_propensity
                 )
         return estimator
+
+    def _check_use_ray(self, learner) -> bool:
+        """Validate ``use_ray``; with True, check that Ray can be imported before EconML needs it."""
+        if not isinstance(self.use_ray, (bool, np.bool_)):
+            raise TypeError(f"`use_ray` must be a bool; got {type(self.use_ray).__name__} {self.use_ray!r}.")
+        if not self.use_ray:
+            return False
+        if not isinstance(learner, str):
+            raise ValueError(
+                "`use_ray=True` applies to the built-in learners; for an EconML estimator passed as "
+                f"`learner` ({type(learner).__name__}), set `use_ray=True` on that estimator instead."
+            )
+        import_ray("MetaRouter(use_ray=True)")
+        return True
 
     def _choose_learner(self, X, y_pb, gold, seed):
         """Pick a learner by K-fold cross-validation over the GS rows; PB rows always train.
@@ -639,6 +722,12 @@ class MetaRouter(_BaseRouter):
         """
         cate_learners, baselines = ("r", "dr"), ("mean_shift", "pooled")
         gold_idx = np.flatnonzero(gold)
+        if gold_idx.size < 4:  # each candidate is refitted without a fold and needs 2 GS rows
+            raise ValueError(
+                "`learner='auto'` cross-validates its candidates on the gold-standard rows and "
+                f"needs at least 4 of them in `gold`; got {gold_idx.size}. Pass a learner (e.g. "
+                "learner='r') or use MeanShiftRouter."
+            )
         n_splits = max(2, min(int(self.cv) if isinstance(self.cv, Integral) else 3, gold_idx.size // 2))
         splitter = KFold(n_splits=n_splits, shuffle=True, random_state=seed)
         errors = {name: np.empty(gold_idx.size) for name in cate_learners + baselines}
@@ -696,11 +785,14 @@ class MetaRouter(_BaseRouter):
         Returns
         -------
         ndarray of shape (n_queries,)
+            Empty for an empty batch.
         """
         check_is_fitted(self, "router_model_")
-        X_arr = check_features(self, X, reset=False)
+        X_arr = check_features(self, X, reset=False, allow_empty=True)
         if self.cate_estimator_ is None:
             return np.full(X_arr.shape[0], self.shift_)
+        if X_arr.shape[0] == 0:  # an empty batch
+            return np.empty(0)
         return np.ravel(self.cate_estimator_.effect(X_arr)).astype(np.float64)
 
     def in_overlap(self, X) -> np.ndarray:
@@ -721,6 +813,7 @@ class MetaRouter(_BaseRouter):
         Returns
         -------
         ndarray of bool, shape (n_queries,)
+            Empty for an empty batch.
 
         Raises
         ------
@@ -734,7 +827,9 @@ class MetaRouter(_BaseRouter):
                 "`in_overlap` needs a router fitted with overlap='trim' and a CATE learner; this "
                 f"one has overlap={self.overlap!r} and learner_={self.learner_!r}."
             )
-        X_arr = check_features(self, X, reset=False)
+        X_arr = check_features(self, X, reset=False, allow_empty=True)
+        if X_arr.shape[0] == 0:
+            return np.zeros(0, dtype=bool)
         propensity = np.mean(
             [model.predict_proba(X_arr)[:, 1] for model in self.overlap_models_], axis=0
         )
@@ -742,6 +837,7 @@ class MetaRouter(_BaseRouter):
 
 
 _OVERLAP = ("none", "trim")
+_FEW_GOLD_ROWS = 20  # MetaRouter.fit warns below this many gold-standard rows
 _OVERLAP_FALLBACKS = ("pooled", "gold_only")
 _OVERLAP_ATTRIBUTES = (
     "overlap_propensity_",

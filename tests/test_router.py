@@ -1,5 +1,6 @@
 """Routers: the scikit-learn contract, routing rules, bias recovery and bad input."""
 
+import re
 import warnings
 
 import numpy as np
@@ -307,7 +308,7 @@ def test_wrong_features_at_predict(fitted_r, small_split):
     ],
 )
 def test_bad_parameters_are_caught_at_fit(params, error, match):
-    X, y, gold = _xy()
+    X, y, gold = _xy(n=150)  # 30 gold rows: no few-gold warning
     with pytest.raises(error, match=match):
         MetaRouter(random_state=0, **params).fit(X, y, gold=gold)
 
@@ -328,9 +329,28 @@ def test_bad_routing_arguments(fitted_r, small_split):
 def test_few_gold_rows_reduce_the_folds_with_a_warning():
     X, y, _ = _xy(n=80)
     gold = np.arange(80) < 3
-    with pytest.warns(UserWarning, match=r"Only 3 gold-standard rows for cv=5 folds .* using 3 folds"):
+    with pytest.warns(UserWarning) as record:
         router = MetaRouter(learner="r", cv=5, random_state=0).fit(X, y, gold=gold)
+    messages = [str(w.message) for w in record]
+    assert any(re.search(r"Only 3 gold-standard rows for cv=5 folds .* using 3 folds", m) for m in messages)
+    assert any(re.search(r"Only 3 gold-standard rows in `gold` \(fewer than 20\)", m) for m in messages)
     assert router.predict(X).shape == (80,)
+
+
+def test_few_preference_rows_reduce_the_folds_with_a_warning():
+    X, y, _ = _xy(n=80)
+    gold = np.arange(80) >= 2  # 78 gold rows, 2 preference rows
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        router = MetaRouter(learner="r", cv=3, random_state=0).fit(X, y, gold=gold)
+    messages = [str(w.message) for w in record]
+    assert any(
+        re.search(r"Only 2 preference-based rows for cv=3 folds .* using 2 folds", m) for m in messages
+    ), messages
+    # nothing from scikit-learn's fold machinery leaks through
+    assert not any("least populated class" in m or "Scoring failed" in m for m in messages), messages
+    assert router.cate_estimator_.cv.get_n_splits() == 2
+    assert np.all(np.isfinite(router.predict(X)))
 
 
 def test_no_warnings_on_clean_data(small_split):
