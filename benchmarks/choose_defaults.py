@@ -33,6 +33,11 @@ def _lgbm(seed=0):
                          colsample_bytree=0.8, n_jobs=1, random_state=seed, verbose=-1)
 
 
+def _lgbm_sized(n_estimators, learning_rate, seed=0):
+    return LGBMRegressor(n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=15, subsample=0.8,
+                         subsample_freq=1, colsample_bytree=0.8, n_jobs=1, random_state=seed, verbose=-1)
+
+
 class _StandardizedRidge(RegressorMixin, BaseEstimator):
     """RidgeCV on weighted-standardised features, accepting sample_weight (for NonParamDML)."""
 
@@ -68,6 +73,10 @@ CONFIGS = {
     "pooled router=RF": lambda: PooledRouter(router_model=RandomForestRegressor(200, min_samples_leaf=5, max_features=0.3, n_jobs=1, random_state=0), random_state=0),
     "r router=HGB": lambda: MetaRouter(learner="r", router_model=HistGradientBoostingRegressor(learning_rate=0.05, max_iter=200, random_state=0), random_state=0),
     "pooled router=HGB": lambda: PooledRouter(router_model=HistGradientBoostingRegressor(learning_rate=0.05, max_iter=200, random_state=0), random_state=0),
+    # a lighter router model: fewer, larger boosting steps predict faster (serving, RESULTS.md §6)
+    "r router=LGBM150": lambda: MetaRouter(router_model=_lgbm_sized(150, 0.06), random_state=0),
+    "r router=LGBM100": lambda: MetaRouter(router_model=_lgbm_sized(100, 0.09), random_state=0),
+    "pooled router=LGBM150": lambda: PooledRouter(router_model=_lgbm_sized(150, 0.06), random_state=0),
     "causal_forest": lambda: MetaRouter(learner="causal_forest", random_state=0),
     "auto": lambda: MetaRouter(learner="auto", random_state=0),
 }
@@ -93,18 +102,18 @@ def run_split(data, names, seed, n_test, n_gold):
     return rows
 
 
-def summarise(frame: pd.DataFrame) -> pd.DataFrame:
+def summarise(frame: pd.DataFrame, reference: str = "pooled") -> pd.DataFrame:
     wide = frame.pivot(index="split", columns="method", values="auc")
     out = []
     for method in wide.columns:
-        diff = wide[method] - wide["pooled"]
+        diff = wide[method] - wide[reference]
         n = diff.size
         se = diff.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
         out.append({
             "method": method,
             "mean_auc": wide[method].mean(),
             "se": wide[method].std(ddof=1) / np.sqrt(n),
-            "diff_vs_pooled": diff.mean(),
+            f"diff_vs_{reference}": diff.mean(),
             "ci95_low": diff.mean() - 1.96 * se,
             "ci95_high": diff.mean() + 1.96 * se,
             "fit_seconds": frame.loc[frame.method == method, "fit_seconds"].mean(),
@@ -122,13 +131,14 @@ def main():
     parser.add_argument("--methods", nargs="*", default=list(CONFIGS))
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--data-seed", type=int, default=0)
+    parser.add_argument("--reference", default="pooled", help="method the paired differences are taken against")
     args = parser.parse_args()
     data = make_routing_data(args.n_samples, args.n_features, bias=args.bias, random_state=args.data_seed)
     results = Parallel(n_jobs=args.n_jobs)(
         delayed(run_split)(data, args.methods, seed, 500, args.n_gold) for seed in range(args.splits)
     )
     frame = pd.DataFrame([row for rows in results for row in rows])
-    table = summarise(frame)
+    table = summarise(frame, args.reference)
     print(f"bias={args.bias} n_gold={args.n_gold} splits={args.splits} n={args.n_samples} d={args.n_features}")
     print(table.to_markdown(index=False, floatfmt=".3f"))
 

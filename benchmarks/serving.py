@@ -4,7 +4,8 @@
 
 The default router (``MetaRouter(random_state=0)``) is fitted at the paper's sizes (4,500 training
 rows x 50 features, 100 gold rows) with ``n_jobs=1`` and ``n_jobs=2``; the two fit the same trees
-(checked below), so the comparison is of prediction threads only. Batch throughput is the median
+(checked below), so the comparison is of prediction threads only. Then the same with a lighter
+``router_model`` (150 trees instead of 300). Batch throughput is the median
 over ``--batch-repeats`` calls of ``route`` on ``--batch`` queries.
 """
 
@@ -19,6 +20,17 @@ import pandas as pd
 
 from metarouter_econml import MetaRouter
 from metarouter_econml.datasets import make_routing_data
+
+
+def _light_router_model(n_jobs):
+    """The default router's LightGBM settings with half the trees at twice the learning rate."""
+    from lightgbm import LGBMRegressor
+
+    return LGBMRegressor(
+        n_estimators=150, learning_rate=0.06, num_leaves=15, min_child_samples=20, subsample=0.8,
+        subsample_freq=1, colsample_bytree=0.8, deterministic=True, force_col_wise=True,
+        n_jobs=n_jobs, random_state=0, verbose=-1,
+    )
 
 
 def _median_seconds(call, repeats):
@@ -47,26 +59,32 @@ def main():
         "DataFrame float64": pd.DataFrame(batch64, columns=split.X_test.columns),
     }
     rows, reference = [], None
-    for n_jobs in (1, 2):
+    # (n_jobs, router_model): the default LightGBM router (300 trees), then a lighter one with
+    # 150 trees at twice the learning rate (quality cost: benchmarks/RESULTS.md section 6)
+    configs = [(1, "default"), (2, "default"), (1, "150 trees"), (2, "150 trees")]
+    for n_jobs, model_name in configs:
         routers = {}
         for with_names in (False, True):  # route DataFrames with the router fitted on one
             X_fit = split.X_train if with_names else split.X_train.to_numpy()
+            model = None if model_name == "default" else _light_router_model(n_jobs)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                router = MetaRouter(random_state=0, n_jobs=n_jobs)
+                router = MetaRouter(random_state=0, n_jobs=n_jobs, router_model=model)
                 routers[with_names] = router.fit(X_fit, split.y_train, gold=split.gold_train)
         weight = routers[True].threshold_for_ratio(split.X_test, 0.4)
         decisions = routers[True].route(inputs["DataFrame float64"], weight)
-        if reference is None:
-            reference = decisions
-        assert np.array_equal(decisions, reference), "n_jobs changed the decisions"
-        assert np.array_equal(routers[False].route(batch64, weight), reference)
+        if model_name == "default":
+            if reference is None:
+                reference = decisions
+            assert np.array_equal(decisions, reference), "n_jobs changed the decisions"
+        assert np.array_equal(routers[False].route(batch64, weight), decisions)
         for kind, queries in inputs.items():
             router = routers[isinstance(queries, pd.DataFrame)]
             one = queries.iloc[:1] if isinstance(queries, pd.DataFrame) else queries[:1]
             single = _median_seconds(lambda: router.route(one, weight), args.repeats) * 1e3
             whole = _median_seconds(lambda: router.route(queries, weight), args.batch_repeats)
             rows.append({
+                "router_model": model_name,
                 "n_jobs": n_jobs,
                 "input": kind,
                 "single p50 (ms)": np.median(single),

@@ -58,7 +58,10 @@ def check_features(estimator, X, *, reset: bool, allow_empty: bool = False) -> n
     columns = None
     if isinstance(X, pd.DataFrame):
         columns = list(X.columns)
-        bad = [str(c) for c, dtype in X.dtypes.items() if not _is_numeric_dtype(dtype)]
+        distinct_dtypes = set(X.dtypes)  # usually one: checked once, not once per column
+        bad = []
+        if not all(_is_numeric_dtype(dtype) for dtype in distinct_dtypes):
+            bad = [str(c) for c, dtype in X.dtypes.items() if not _is_numeric_dtype(dtype)]
         if bad:
             dtypes = sorted({str(dtype) for dtype in X.dtypes if not _is_numeric_dtype(dtype)})
             raise TypeError(
@@ -71,6 +74,14 @@ def check_features(estimator, X, *, reset: bool, allow_empty: bool = False) -> n
             raise ValueError(f"`X` has duplicated column names {dup}; column names must be unique.")
         if not reset:
             _check_column_order(estimator, columns)
+            fitted = getattr(estimator, "feature_names_in_", None)
+            plain_floats = distinct_dtypes <= {np.dtype(np.float32), np.dtype(np.float64)}
+            if plain_floats and fitted is not None and columns == list(fitted):
+                # The names (hence the count) match the fit: skip scikit-learn's per-column
+                # DataFrame checks, which dominate the latency of routing one query.
+                if X.shape[0] == 0 and not allow_empty:
+                    raise ValueError(f"`X` must have at least 1 row; got 0 (shape {X.shape}).")
+                return _check_finite(X.to_numpy(dtype=np.result_type(*distinct_dtypes)), columns)
         shape = X.shape
     elif sp.issparse(X) or hasattr(X, "columns") or hasattr(X, "__dataframe__"):
         shape = None  # sparse matrices and other frame types: scikit-learn's checks, named below
@@ -118,6 +129,11 @@ def check_features(estimator, X, *, reset: bool, allow_empty: bool = False) -> n
         raise ValueError(f"`X` is not a valid feature matrix: {message}") from None
     except TypeError as exc:
         raise TypeError(f"`X` is not a valid feature matrix: {exc}") from None
+    return _check_finite(X_arr, columns)
+
+
+def _check_finite(X_arr: np.ndarray, columns: list | None) -> np.ndarray:
+    """Return ``X_arr`` if it is finite; otherwise name the columns holding NaN or inf."""
     nonfinite = ~np.isfinite(X_arr)
     if nonfinite.any():
         bad_idx = np.flatnonzero(nonfinite.any(axis=0)).tolist()

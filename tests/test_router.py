@@ -358,3 +358,23 @@ def test_no_warnings_on_clean_data(small_split):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         MetaRouter(learner="dr", random_state=0).fit(split.X_train, split.y_train, gold=split.gold_train)
+
+
+def test_dataframe_queries_route_like_the_same_array(fitted_r, small_split):
+    """DataFrames with the fit's columns take a fast validation path; it must agree exactly."""
+    _, split = small_split
+    X = split.X_test
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # array without feature names
+        as_array = fitted_r.predict(X.to_numpy())
+        as_float32_array = fitted_r.predict(X.to_numpy(dtype=np.float32))
+    np.testing.assert_array_equal(fitted_r.predict(X), as_array)
+    np.testing.assert_array_equal(fitted_r.predict(X.astype(np.float32)), as_float32_array)
+    mixed = X.astype({X.columns[0]: np.float32})
+    np.testing.assert_array_equal(
+        fitted_r.predict(mixed), fitted_r.predict(pd.DataFrame(mixed.to_numpy(np.float64), columns=X.columns))
+    )
+    nullable = X.astype("Float64")  # extension dtypes take scikit-learn's path
+    np.testing.assert_array_equal(fitted_r.predict(nullable), as_array)
+    with pytest.raises(ValueError, match=r"`X` must be finite; got 1 NaN .* columns \['" + X.columns[2]):
+        fitted_r.predict(X.assign(**{X.columns[2]: np.r_[np.nan, X.iloc[1:, 2]]}))
