@@ -41,15 +41,24 @@ def main():
     fitted = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        MetaRouter(random_state=0, use_ray=True).fit(split.X_train, split.y_train, gold=split.gold_train)  # warm-up
+        MetaRouter(random_state=0, use_ray=True).fit(
+            split.X_train, split.y_train, gold=split.gold_train
+        )  # warm-up
         for use_ray in (False, True):
             router = MetaRouter(random_state=0, use_ray=use_ray)
             fitted[use_ray], seconds = _timed(
                 lambda: router.fit(split.X_train, split.y_train, gold=split.gold_train)  # noqa: B023
             )
-            rows.append({"job": "MetaRouter.fit (paper's sizes)", "ray": use_ray, "seconds": seconds})
+            rows.append(
+                {"job": "MetaRouter.fit (paper's sizes)", "ray": use_ray, "seconds": seconds}
+            )
     assert np.array_equal(fitted[False].predict(split.X_test), fitted[True].predict(split.X_test))
-    protocol = {"methods": ["meta_r", "pooled"], "n_splits": args.splits, "random_state": 0, "verbose": 0}
+    protocol = {
+        "methods": ["meta_r", "pooled"],
+        "n_splits": args.splits,
+        "random_state": 0,
+        "verbose": 0,
+    }
     local, seconds = _timed(lambda: run_protocol(data, n_jobs=args.num_cpus, **protocol))
     rows.append({"job": f"run_protocol, {args.splits} splits", "ray": False, "seconds": seconds})
     on_ray, seconds = _timed(lambda: run_protocol(data, use_ray=True, **protocol))
@@ -57,7 +66,9 @@ def main():
     pd.testing.assert_frame_equal(
         local.metrics.drop(columns="fit_seconds"), on_ray.metrics.drop(columns="fit_seconds")
     )
-    print(f"local Ray instance with num_cpus={args.num_cpus}; results identical with and without Ray")
+    print(
+        f"local Ray instance with num_cpus={args.num_cpus}; results identical with and without Ray"
+    )
     print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".2f"))
     ray.shutdown()
 

@@ -30,7 +30,9 @@ def main():
     parser.add_argument("--n-gold", type=int, default=10_000)
     parser.add_argument("--n-features", type=int, default=50)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--n-jobs", type=int, default=None, help="MetaRouter(n_jobs=...); default: its default")
+    parser.add_argument(
+        "--n-jobs", type=int, default=None, help="MetaRouter(n_jobs=...); default: its default"
+    )
     parser.add_argument("--learner", default="r")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="append the JSON line to this file")

@@ -431,7 +431,8 @@ def run_protocol(
         raise TypeError(f"`use_ray` must be a bool; got {type(use_ray).__name__} {use_ray!r}.")
     if use_ray and n_jobs is not None:
         raise ValueError(
-            f"`n_jobs` must be None with `use_ray=True` (Ray decides the parallelism); got {n_jobs!r}."
+            "`n_jobs` must be None with `use_ray=True` (Ray decides the parallelism); "
+            f"got {n_jobs!r}."
         )
     if not isinstance(verbose, numbers.Integral) or verbose < 0:
         raise ValueError(f"`verbose` must be an int >= 0; got {verbose!r}.")

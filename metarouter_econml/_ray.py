@@ -24,7 +24,12 @@ def import_ray(feature: str):
 
 
 def ordered_ray_results(
-    function: Callable, shared: Sequence[Any], per_task: Sequence[tuple], kwargs: dict, *, feature: str
+    function: Callable,
+    shared: Sequence[Any],
+    per_task: Sequence[tuple],
+    kwargs: dict,
+    *,
+    feature: str,
 ) -> Iterator[Any]:
     """Run ``function(*shared, *task, **kwargs)`` for every ``task`` as Ray tasks; yield in order.
 

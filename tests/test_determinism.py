@@ -153,8 +153,13 @@ def test_protocol_digest_is_stable_within_a_process(script):
     # the digests are real: a different seed changes them
     data = make_routing_data(1200, 6, random_state=5)
     result = run_protocol(
-        data, methods=["meta_r", "mean_shift"], n_test=300, n_gold=80, n_splits=2,
-        random_state=3, verbose=0,
+        data,
+        methods=["meta_r", "mean_shift"],
+        n_test=300,
+        n_gold=80,
+        n_splits=2,
+        random_state=3,
+        verbose=0,
     )
     values = result.metrics.drop(columns="fit_seconds").select_dtypes("number").to_numpy()
     other = hashlib.sha256(np.ascontiguousarray(values, dtype=np.float64).tobytes()).hexdigest()
@@ -176,7 +181,9 @@ class _RecordingRegressor(BaseEstimator, RegressorMixin):
 def test_float32_features_reach_the_models_without_upcasting(split):
     X32 = split.X_train.to_numpy(dtype=np.float32)
     router = _fit(
-        MetaRouter(model_y=_RecordingRegressor(), router_model=_RecordingRegressor(), random_state=0),
+        MetaRouter(
+            model_y=_RecordingRegressor(), router_model=_RecordingRegressor(), random_state=0
+        ),
         _with_features(split, X32),
     )
     assert router.router_model_.seen_dtype_ == np.float32

@@ -87,19 +87,34 @@ def test_an_error_inside_a_ray_task_comes_back_as_itself(local_ray):
     # the check of `cv` runs inside the task, in a Ray worker
     with pytest.raises(ValueError, match=r"method 'broken' on split 0 \(seed \d+\): `cv` must be"):
         run_protocol(
-            data, methods={"broken": MetaRouter(cv=1)}, n_test=100, n_gold=30, n_splits=2,
-            random_state=0, verbose=0, use_ray=True,
+            data,
+            methods={"broken": MetaRouter(cv=1)},
+            n_test=100,
+            n_gold=30,
+            n_splits=2,
+            random_state=0,
+            verbose=0,
+            use_ray=True,
         )
 
 
 def test_protocol_refuses_n_jobs_with_ray():
     data = make_routing_data(600, 6, random_state=0)
     with pytest.raises(ValueError, match=r"`n_jobs` must be None with `use_ray=True`.*got 2"):
-        run_protocol(data, methods=["gold_only"], n_test=100, n_gold=30, n_splits=1,
-                     use_ray=True, n_jobs=2, verbose=0)
+        run_protocol(
+            data,
+            methods=["gold_only"],
+            n_test=100,
+            n_gold=30,
+            n_splits=1,
+            use_ray=True,
+            n_jobs=2,
+            verbose=0,
+        )
     with pytest.raises(TypeError, match=r"`use_ray` must be a bool; got str 'yes'"):
-        run_protocol(data, methods=["gold_only"], n_test=100, n_gold=30, n_splits=1,
-                     use_ray="yes", verbose=0)
+        run_protocol(
+            data, methods=["gold_only"], n_test=100, n_gold=30, n_splits=1, use_ray="yes", verbose=0
+        )
 
 
 def test_meta_router_use_ray_arguments_are_checked(split):
@@ -109,7 +124,9 @@ def test_meta_router_use_ray_arguments_are_checked(split):
     with pytest.raises(TypeError, match=r"`use_ray` must be a bool; got int 1"):
         _fit(MetaRouter(use_ray=1), split)
     estimator = NonParamDML(
-        model_y=LinearRegression(), model_t=LogisticRegression(), model_final=LinearRegression(),
+        model_y=LinearRegression(),
+        model_t=LogisticRegression(),
+        model_final=LinearRegression(),
         discrete_treatment=True,
     )
     with pytest.raises(ValueError, match=r"set `use_ray=True` on that estimator instead"):
@@ -122,5 +139,20 @@ def test_missing_ray_says_how_to_install_it(monkeypatch, split):
         _fit(MetaRouter(use_ray=True), split)
     data = make_routing_data(600, 6, random_state=0)
     with pytest.raises(ImportError, match=r"run_protocol\(use_ray=True\) needs Ray.*\[ray\]"):
-        run_protocol(data, methods=["gold_only"], n_test=100, n_gold=30, n_splits=1,
-                     use_ray=True, verbose=0)
+        run_protocol(
+            data, methods=["gold_only"], n_test=100, n_gold=30, n_splits=1, use_ray=True, verbose=0
+        )
+
+
+def test_a_router_fitted_on_ray_saves_and_loads(local_ray, split, tmp_path):
+    from metarouter_econml import load
+
+    router = _fit(MetaRouter(random_state=0, use_ray=True, n_jobs=2), split)
+    path = tmp_path / "router.mr"
+    router.save(path)
+    loaded = load(path)
+    np.testing.assert_array_equal(router.predict(split.X_test), loaded.predict(split.X_test))
+    np.testing.assert_array_equal(
+        router.estimate_bias(split.X_test), loaded.estimate_bias(split.X_test)
+    )
+    assert loaded.get_params()["use_ray"] is True and loaded.router_model_.n_jobs == 2
