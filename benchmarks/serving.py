@@ -105,7 +105,7 @@ def main():
                 }
             )
     print(
-        f"MetaRouter(random_state=0, n_jobs=..., router_model=...); {args.repeats} single-query calls"
+        f"MetaRouter(random_state=0, n_jobs=..., router_model=...); {args.repeats} single queries"
     )
     print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=",.3f"))
 
