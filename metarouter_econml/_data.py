@@ -182,6 +182,30 @@ def _is_numeric_dtype(dtype) -> bool:
     return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
 
 
+def check_aligned(X, other, name: str) -> None:
+    """Refuse a pandas ``other`` (``y`` or ``gold``) whose index does not match a DataFrame ``X``.
+
+    Rows are matched by position, as in scikit-learn. When both come with an index and the
+    indexes differ (e.g. ``X`` was shuffled or filtered and the labels were not), matching by
+    position would silently pair each query with another query's label.
+    """
+    if not (isinstance(X, pd.DataFrame) and isinstance(other, (pd.Series, pd.DataFrame))):
+        return
+    if len(other.index) != len(X.index) or other.index.equals(X.index):
+        return  # a length mismatch gets its own error
+    differ = np.flatnonzero(np.asarray(other.index != X.index))
+    first = int(differ[0])
+    x_label, other_label = (
+        v.item() if isinstance(v, np.generic) else v for v in (X.index[first], other.index[first])
+    )
+    raise ValueError(
+        f"`{name}` and `X` have different indexes ({differ.size} of {len(X.index)} positions "
+        f"differ; first at position {first}: `X` has {x_label!r}, `{name}` has "
+        f"{other_label!r}). Rows are matched by position, so the labels would be paired "
+        f"with the wrong queries. Align them first (`{name}.loc[X.index]`), or pass arrays."
+    )
+
+
 def check_labels(y, *, n_rows: int) -> np.ndarray:
     """Return ``y`` as a finite 1-D ``float64`` copy of length ``n_rows``.
 

@@ -30,7 +30,7 @@ from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted
 
 from . import _bias
-from ._data import check_features, check_gold_mask, check_labels, gold_scale_factor
+from ._data import check_aligned, check_features, check_gold_mask, check_labels, gold_scale_factor
 from ._ray import import_ray
 
 __all__ = ["GoldOnlyRouter", "MeanShiftRouter", "MetaRouter", "PooledRouter", "PreferenceOnlyRouter"]
@@ -81,6 +81,8 @@ class _BaseRouter(BaseEstimator):
         X_arr = check_features(self, X, reset=True)
         y_arr = check_labels(y, n_rows=X_arr.shape[0])
         gold_arr = check_gold_mask(gold, n_rows=X_arr.shape[0])
+        check_aligned(X, y, "y")
+        check_aligned(X, gold, "gold")
         self._check_costs()
         n_jobs = self._n_threads()
         self.scale_ = gold_scale_factor(y_arr[gold_arr], y_arr[~gold_arr], self.gold_scale)

@@ -151,6 +151,20 @@ FIT_CASES = [
         ValueError,
         r"^`X` must be finite; got 2 NaN or infinite values in columns \['pc3'\]",
     ),
+    # pandas labels whose index does not match X's: matching by position would misalign them
+    (
+        "y_series_index_not_X_index",
+        lambda X, y, g: (X, pd.Series(y, index=X.index[::-1]), g),
+        ValueError,
+        rf"^`y` and `X` have different indexes \({N_TRAIN} of {N_TRAIN} positions differ; first at "
+        r"position 0: `X` has \d+, `y` has \d+\).*`y.loc\[X.index\]`",
+    ),
+    (
+        "gold_series_index_shifted",
+        lambda X, y, g: (X, y, pd.Series(g, index=X.index + 1)),
+        ValueError,
+        r"^`gold` and `X` have different indexes .*`gold.loc\[X.index\]`",
+    ),
     (
         "nan_in_y",
         lambda X, y, g: (X, np.where(np.arange(N_TRAIN) < 2, np.nan, y), g),
