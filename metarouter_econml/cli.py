@@ -270,7 +270,8 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         n_gold=args.n_gold,
         n_splits=args.splits,
         stop_at_nonpositive=args.stop_at_nonpositive,
-        n_jobs=args.n_jobs,
+        n_jobs=None if args.ray else args.n_jobs,
+        use_ray=args.ray,
         random_state=args.random_state,
         verbose=0 if args.quiet else 1,
     )
@@ -692,6 +693,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     benchmark.add_argument(
         "--n-jobs", type=int, default=1, help="splits run in parallel (-1: all cores)"
+    )
+    benchmark.add_argument(
+        "--ray",
+        action="store_true",
+        help="run the splits as Ray tasks (the [ray] extra; joins a running cluster when "
+        "RAY_ADDRESS is set, else starts a local instance); --n-jobs is then ignored",
     )
     benchmark.add_argument(
         "--random-state", type=int, default=0, help="seed of the data and of the splits"

@@ -5,6 +5,8 @@ ones without Ray for the same seeds, on a local instance (``ray.init(num_cpus=2)
 that need no Ray (argument checks, the missing-extra message) run without it too.
 """
 
+import contextlib
+import io
 import sys
 import warnings
 
@@ -156,3 +158,21 @@ def test_a_router_fitted_on_ray_saves_and_loads(local_ray, split, tmp_path):
         router.estimate_bias(split.X_test), loaded.estimate_bias(split.X_test)
     )
     assert loaded.get_params()["use_ray"] is True and loaded.router_model_.n_jobs == 2
+
+
+def test_cli_benchmark_runs_its_splits_on_ray(local_ray, tmp_path):
+    from metarouter_econml.cli import main
+
+    argv = [
+        "benchmark", "--n-samples", "600", "--n-features", "6", "--n-test", "150",
+        "--n-gold", "40", "--splits", "2", "--methods", "meta_r", "pooled", "--quiet",
+    ]  # fmt: skip
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([*argv, "--out", str(tmp_path / "local")]) == 0
+        assert main([*argv, "--ray", "--out", str(tmp_path / "ray")]) == 0
+    local, on_ray = (
+        pd.read_csv(tmp_path / name / "protocol_metrics.csv").drop(columns="fit_seconds")
+        for name in ("local", "ray")
+    )
+    pd.testing.assert_frame_equal(local, on_ray)
+    assert "use_ray: True" in (tmp_path / "ray" / "protocol_summary.md").read_text()
