@@ -415,10 +415,10 @@ class MetaRouter(_BaseRouter):
         Per-query costs of the two models.
     n_jobs : int or None, default=None
         Threads of the default LightGBM models (outcome nuisances, ``router_model``,
-        ``model_overlap``) when fitting and predicting; None means 1, -1 all cores. Results are the same for every value (LightGBM runs
-        with ``deterministic=True`` and a fixed histogram layout); on 100,000+ rows and for batch
-        routing 2 threads are faster (``benchmarks/RESULTS.md``). Models you pass keep their own
-        settings.
+        ``model_overlap``) when fitting and predicting; None means 1, -1 all cores. Results are
+        the same for every value (LightGBM runs with ``deterministic=True`` and a fixed histogram
+        layout); on 100,000+ rows and for batch routing 2 threads are faster
+        (``benchmarks/RESULTS.md`` §6-7). Models you pass keep their own settings.
     use_ray : bool, default=False
         Run EconML's cross-fitting folds as Ray tasks (EconML's own ``use_ray``); needs the
         ``[ray]`` extra. EconML starts a local Ray instance when none is running; to use a cluster,
@@ -702,7 +702,9 @@ class MetaRouter(_BaseRouter):
     def _check_use_ray(self, learner) -> bool:
         """Validate ``use_ray``; with True, check that Ray can be imported before EconML needs it."""
         if not isinstance(self.use_ray, (bool, np.bool_)):
-            raise TypeError(f"`use_ray` must be a bool; got {type(self.use_ray).__name__} {self.use_ray!r}.")
+            raise TypeError(
+                f"`use_ray` must be a bool; got {type(self.use_ray).__name__} {self.use_ray!r}."
+            )
         if not self.use_ray:
             return False
         if not isinstance(learner, str):

@@ -79,6 +79,9 @@ def good_router(good_split):
 def good_report(good_router, good_split):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # a passing overlap check must not warn
+        # ... but deprecations from plotting dependencies (pyparsing's warnings are both
+        # UserWarning and DeprecationWarning, e.g. matplotlib 3.8 with pyparsing 3.3) are not ours
+        warnings.simplefilter("ignore", DeprecationWarning)
         return diagnose(
             good_router,
             good_split.X_train,
