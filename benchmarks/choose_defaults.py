@@ -28,14 +28,13 @@ from metarouter_econml.datasets import make_routing_data
 from metarouter_econml.evaluation import efficiency_gain_curve
 
 
-def _lgbm(seed=0):
-    return LGBMRegressor(n_estimators=300, learning_rate=0.03, num_leaves=15, subsample=0.8, subsample_freq=1,
-                         colsample_bytree=0.8, n_jobs=1, random_state=seed, verbose=-1)
-
-
 def _lgbm_sized(n_estimators, learning_rate, seed=0):
     return LGBMRegressor(n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=15, subsample=0.8,
                          subsample_freq=1, colsample_bytree=0.8, n_jobs=1, random_state=seed, verbose=-1)
+
+
+def _lgbm(seed=0):
+    return _lgbm_sized(300, 0.03, seed)
 
 
 class _StandardizedRidge(RegressorMixin, BaseEstimator):

@@ -20,27 +20,13 @@ import numpy as np
 import pandas as pd
 
 from metarouter_econml import MetaRouter
+from metarouter_econml._bias import lightgbm_regressor  # the default router's factory
 from metarouter_econml.datasets import make_routing_data
 
 
 def _light_router_model(n_jobs):
     """The default router's LightGBM settings with half the trees at twice the learning rate."""
-    from lightgbm import LGBMRegressor
-
-    return LGBMRegressor(
-        n_estimators=150,
-        learning_rate=0.06,
-        num_leaves=15,
-        min_child_samples=20,
-        subsample=0.8,
-        subsample_freq=1,
-        colsample_bytree=0.8,
-        deterministic=True,
-        force_col_wise=True,
-        n_jobs=n_jobs,
-        random_state=0,
-        verbose=-1,
-    )
+    return lightgbm_regressor(0, n_estimators=150, learning_rate=0.06, n_jobs=n_jobs)
 
 
 def _median_seconds(call, repeats):

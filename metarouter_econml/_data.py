@@ -8,7 +8,7 @@ clean ``float64`` features, finite labels and a boolean treatment.
 
 from __future__ import annotations
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
@@ -56,14 +56,13 @@ def check_features(estimator, X, *, reset: bool, allow_empty: bool = False) -> n
         NaN or infinite values.
     """
     columns = None
+    fast_dtype = None  # set when a DataFrame can skip scikit-learn's checks (see below)
     if isinstance(X, pd.DataFrame):
         columns = list(X.columns)
         distinct_dtypes = set(X.dtypes)  # usually one: checked once, not once per column
-        bad = []
         if not all(_is_numeric_dtype(dtype) for dtype in distinct_dtypes):
             bad = [str(c) for c, dtype in X.dtypes.items() if not _is_numeric_dtype(dtype)]
-        if bad:
-            dtypes = sorted({str(dtype) for dtype in X.dtypes if not _is_numeric_dtype(dtype)})
+            dtypes = sorted({str(d) for d in distinct_dtypes if not _is_numeric_dtype(d)})
             raise TypeError(
                 f"`X` must contain only numeric features; columns {bad} are not numeric "
                 f"(dtypes {dtypes}). Encode or embed them first (for raw text, see the `[text]` "
@@ -77,11 +76,9 @@ def check_features(estimator, X, *, reset: bool, allow_empty: bool = False) -> n
             fitted = getattr(estimator, "feature_names_in_", None)
             plain_floats = distinct_dtypes <= {np.dtype(np.float32), np.dtype(np.float64)}
             if plain_floats and fitted is not None and columns == list(fitted):
-                # The names (hence the count) match the fit: skip scikit-learn's per-column
-                # DataFrame checks, which dominate the latency of routing one query.
-                if X.shape[0] == 0 and not allow_empty:
-                    raise ValueError(f"`X` must have at least 1 row; got 0 (shape {X.shape}).")
-                return _check_finite(X.to_numpy(dtype=np.result_type(*distinct_dtypes)), columns)
+                # The names (hence the count) match the fit: scikit-learn's per-column DataFrame
+                # checks, which dominate the latency of routing one query, can be skipped.
+                fast_dtype = np.result_type(*distinct_dtypes)
         shape = X.shape
     elif sp.issparse(X) or hasattr(X, "columns") or hasattr(X, "__dataframe__"):
         shape = None  # sparse matrices and other frame types: scikit-learn's checks, named below
@@ -111,6 +108,8 @@ def check_features(estimator, X, *, reset: bool, allow_empty: bool = False) -> n
             raise ValueError(f"`X` must have at least 1 row; got 0 (shape {shape}).")
         if shape[1] == 0:
             raise ValueError(f"`X` must have at least 1 column; got 0 (shape {shape}).")
+    if fast_dtype is not None:
+        return _check_finite(X.to_numpy(dtype=fast_dtype), columns)
     try:
         X_arr = validate_data(
             estimator,
@@ -265,6 +264,15 @@ def check_gold_mask(gold, *, n_rows: int, min_each: int = 2) -> np.ndarray:
             f"`gold` must leave at least {min_each} preference-based rows (False); got {n_pref}."
         )
     return gold_arr.copy()
+
+
+def check_n_jobs(n_jobs) -> int | None:
+    """Return ``n_jobs`` (None or a non-zero int, joblib's convention) or raise a ValueError."""
+    if n_jobs is not None and (
+        isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral) or n_jobs == 0
+    ):
+        raise ValueError(f"`n_jobs` must be None or a non-zero int; got {n_jobs!r}.")
+    return None if n_jobs is None else int(n_jobs)
 
 
 def gold_scale_factor(gold_labels: np.ndarray, preference_labels: np.ndarray, method) -> float:

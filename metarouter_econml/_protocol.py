@@ -27,6 +27,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._data import check_n_jobs
 from ._format import markdown_table
 from ._ray import ordered_ray_results
 from ._router import GoldOnlyRouter, MeanShiftRouter, MetaRouter, PooledRouter, PreferenceOnlyRouter
@@ -423,10 +424,7 @@ def run_protocol(
         raise TypeError(
             f"`stop_at_nonpositive` must be a bool; got {type(stop_at_nonpositive).__name__}."
         )
-    if n_jobs is not None and (
-        isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0
-    ):
-        raise ValueError(f"`n_jobs` must be None or a non-zero int; got {n_jobs!r}.")
+    n_jobs = check_n_jobs(n_jobs)
     if not isinstance(use_ray, (bool, np.bool_)):
         raise TypeError(f"`use_ray` must be a bool; got {type(use_ray).__name__} {use_ray!r}.")
     if use_ray and n_jobs is not None:

@@ -30,7 +30,14 @@ from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted
 
 from . import _bias
-from ._data import check_aligned, check_features, check_gold_mask, check_labels, gold_scale_factor
+from ._data import (
+    check_aligned,
+    check_features,
+    check_gold_mask,
+    check_labels,
+    check_n_jobs,
+    gold_scale_factor,
+)
 from ._ray import import_ray
 
 __all__ = ["GoldOnlyRouter", "MeanShiftRouter", "MetaRouter", "PooledRouter", "PreferenceOnlyRouter"]
@@ -100,12 +107,8 @@ class _BaseRouter(BaseEstimator):
 
     def _n_threads(self) -> int:
         """Validated ``n_jobs`` for the default LightGBM models: None means 1."""
-        n_jobs = self.n_jobs
-        if n_jobs is None:
-            return 1
-        if isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral) or n_jobs == 0:
-            raise ValueError(f"`n_jobs` must be None or a non-zero int; got {n_jobs!r}.")
-        return int(n_jobs)
+        n_jobs = check_n_jobs(self.n_jobs)
+        return 1 if n_jobs is None else n_jobs
 
     def _check_costs(self):
         for name in ("cost_primary", "cost_alternative"):
