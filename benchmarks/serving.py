@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from metarouter_econml import MetaRouter
-from metarouter_econml._bias import lightgbm_regressor  # the default router's factory
+from metarouter_econml._estimation import lightgbm_regressor  # the default router's factory
 from metarouter_econml.datasets import make_routing_data
 
 

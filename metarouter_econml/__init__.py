@@ -5,8 +5,14 @@ treatment, estimates the bias of preference labels as a conditional average trea
 EconML, debiases the preference labels and trains a router on them.
 """
 
-from ._persist import load
-from ._router import GoldOnlyRouter, MeanShiftRouter, MetaRouter, PooledRouter, PreferenceOnlyRouter
+from ._routers import (
+    GoldOnlyRouter,
+    MeanShiftRouter,
+    MetaRouter,
+    PooledRouter,
+    PreferenceOnlyRouter,
+    load,
+)
 
 __version__ = "0.1.0"
 

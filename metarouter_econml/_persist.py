@@ -68,7 +68,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._compat import import_dowhy_quietly
 
-__all__ = ["RECORDED_PACKAGES", "TRUSTED_TYPES", "current_versions", "load", "save_router"]
+__all__ = ["RECORDED_PACKAGES", "TRUSTED_TYPES", "current_versions", "load_router", "save_router"]
 
 FORMAT = "metarouter_econml.router"
 FORMAT_VERSION = 1
@@ -242,67 +242,20 @@ def _write_atomically(path: Path, header: dict, payload_bytes: bytes) -> None:
 
 
 # -- loading -----------------------------------------------------------------------------------
-def load(path):
-    """Load a router saved with ``router.save(path)``, without running code from the file.
+def load_router(path, classes: dict):
+    """Load a router file (see :func:`metarouter_econml.load`) whose class is one of ``classes``.
 
-    The file is refused unless it is an intact router file: a zip archive holding a header
-    (format, versions, digest) and a skops payload whose types are all trusted (skops' defaults
-    and :data:`~metarouter_econml._persist.TRUSTED_TYPES`). Its trees are checked before use.
-
-    Parameters
-    ----------
-    path : str or path-like
-        File written by :meth:`MetaRouter.save` (or the ``save`` of a baseline router).
-
-    Returns
-    -------
-    router : MetaRouter, GoldOnlyRouter, PreferenceOnlyRouter, PooledRouter or MeanShiftRouter
-        The router as saved: ``predict``, ``route``, ``threshold_for_ratio`` and
-        ``estimate_bias`` give bit-identical results under the same library versions. On a
-        loaded :class:`MetaRouter`, ``cate_estimator_`` is a read-only stand-in with
-        ``effect(X)`` and ``const_marginal_effect(X)`` (the final CATE model only: no nuisance
-        models, no inference). A loaded router is for prediction, routing and bias estimation;
-        refitting it works but parameters that could not be saved (reported by a warning) are
-        then None.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        If the file is not a router file (another zip, a pickle, a bare skops file), fails its
-        integrity check (modified or corrupted), or holds a malformed router.
-    TypeError
-        If the payload contains a type that is not trusted.
-
-    Warns
-    -----
-    UserWarning
-        If it was saved under other versions of Python or of the recorded packages (named in
-        the message), or with parameters that could not be saved.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> from metarouter_econml import GoldOnlyRouter, load
-    >>> from metarouter_econml.datasets import make_routing_data
-    >>> data = make_routing_data(600, 6, random_state=0)
-    >>> split = data.split(n_test=100, n_gold=80, random_state=0)
-    >>> router = GoldOnlyRouter(random_state=0)
-    >>> router = router.fit(split.X_train, split.y_train, gold=split.gold_train)
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "router.mr"
-    >>> router.save(path)
-    >>> bool((load(path).predict(split.X_test) == router.predict(split.X_test)).all())
-    True
+    ``classes`` maps class names to the router classes a file may name; the routers layer passes
+    them in, so that this module never imports it.
     """
     path = _check_path(path, for_writing=False)
     header, payload_bytes = _read_container(path)
     name = header.get("class")
-    cls = _router_classes().get(name) if isinstance(name, str) else None
+    cls = classes.get(name) if isinstance(name, str) else None
     if cls is None:
         raise ValueError(
             f"{path} records router class {header.get('class')!r}, which is not one of "
-            f"{sorted(_router_classes())}."
+            f"{sorted(classes)}."
         )
     _warn_on_version_change(path, header.get("versions"))
     import skops.io as sio
@@ -512,19 +465,6 @@ def _check_path(path, *, for_writing: bool) -> Path:
 
 def _untrusted(sio, payload_bytes: bytes) -> list:
     return sorted(set(sio.get_untrusted_types(data=payload_bytes)) - set(TRUSTED_TYPES))
-
-
-def _router_classes() -> dict:
-    from ._router import (
-        GoldOnlyRouter,
-        MeanShiftRouter,
-        MetaRouter,
-        PooledRouter,
-        PreferenceOnlyRouter,
-    )
-
-    classes = (GoldOnlyRouter, MeanShiftRouter, MetaRouter, PooledRouter, PreferenceOnlyRouter)
-    return {cls.__name__: cls for cls in classes}
 
 
 def current_versions() -> dict:

@@ -27,10 +27,10 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._data import check_n_jobs
+from ._validation import check_n_jobs
 from ._format import markdown_table
 from ._ray import ordered_ray_results
-from ._router import GoldOnlyRouter, MeanShiftRouter, MetaRouter, PooledRouter, PreferenceOnlyRouter
+from ._routers import GoldOnlyRouter, MeanShiftRouter, MetaRouter, PooledRouter, PreferenceOnlyRouter
 from .datasets import RoutingDataset
 from .evaluation import _check_normalizer, _check_ratios, efficiency_gain_curve, routellm_metrics
 

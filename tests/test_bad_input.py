@@ -12,7 +12,7 @@ either
   ``gold_scale="none"`` give a flat psi; an empty batch routes nothing).
 
 Inputs are never modified, read-only arrays work, and DataFrame column names reach the errors.
-The adapters of ``metarouter_econml._data`` also get property-based tests (hypothesis).
+The adapters of ``metarouter_econml._validation`` also get property-based tests (hypothesis).
 """
 
 import copy
@@ -38,7 +38,8 @@ from metarouter_econml import (
     PooledRouter,
     PreferenceOnlyRouter,
 )
-from metarouter_econml._data import check_features, check_gold_mask, check_labels, gold_scale_factor
+from metarouter_econml._estimation import gold_scale_factor
+from metarouter_econml._validation import check_features, check_gold_mask, check_labels
 from metarouter_econml.datasets import make_routing_data
 
 ROUTERS = [GoldOnlyRouter, PreferenceOnlyRouter, PooledRouter, MeanShiftRouter, MetaRouter]
@@ -877,17 +878,17 @@ def test_an_empty_batch_routes_nothing_for_the_baselines(split, cls):
         (
             lambda r, X: r.route(X, cost_weight=np.nan),
             ValueError,
-            r"^`cost_weight` must be finite; got nan",
+            r"^`cost_weight` must be a finite number; got nan",
         ),
         (
             lambda r, X: r.route(X, cost_weight=-np.inf),
             ValueError,
-            r"^`cost_weight` must be finite; got -inf",
+            r"^`cost_weight` must be a finite number; got -inf",
         ),
         (
             lambda r, X: r.threshold_for_ratio(X, np.nan),
             ValueError,
-            r"^`ratio` must be finite; got nan",
+            r"^`ratio` must be a number in \[0, 1\]; got nan",
         ),
         (
             lambda r, X: r.threshold_for_ratio(X, "half"),
@@ -897,7 +898,7 @@ def test_an_empty_batch_routes_nothing_for_the_baselines(split, cls):
         (
             lambda r, X: r.threshold_for_ratio(X, -0.1),
             ValueError,
-            r"^`ratio` must be in \[0, 1\]; got -0\.1",
+            r"^`ratio` must be a number in \[0, 1\]; got -0\.1",
         ),
     ],
     ids=["str", "None", "array", "bool", "nan", "-inf", "ratio_nan", "ratio_str", "ratio_negative"],

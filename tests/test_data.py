@@ -1,10 +1,11 @@
-"""Adapters, validation and gold rescaling (metarouter_econml._data)."""
+"""Adapters, validation and gold rescaling (metarouter_econml._validation, metarouter_econml._estimation)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from metarouter_econml._data import check_gold_mask, check_labels, gold_scale_factor
+from metarouter_econml._estimation import gold_scale_factor
+from metarouter_econml._validation import check_gold_mask, check_labels
 
 
 def _w2_squared(c, gold, pref, grid=200_000):

@@ -131,9 +131,11 @@ def test_n_jobs_applies_to_the_baselines_too(split):
     np.testing.assert_array_equal(one.predict(split.X_test), all_cores.predict(split.X_test))
 
 
-@pytest.mark.parametrize("n_jobs", [0, 1.5, True, "2"])
-def test_bad_n_jobs_is_refused(split, n_jobs):
-    with pytest.raises(ValueError, match=r"`n_jobs` must be None or a non-zero int; got"):
+@pytest.mark.parametrize(
+    ("n_jobs", "error"), [(0, ValueError), (1.5, TypeError), (True, TypeError), ("2", TypeError)]
+)
+def test_bad_n_jobs_is_refused(split, n_jobs, error):
+    with pytest.raises(error, match=r"`n_jobs` must be None or a non-zero int; got"):
         _fit(MetaRouter(n_jobs=n_jobs), split)
 
 

@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
 from metarouter_econml import MetaRouter
-from metarouter_econml._bias import check_extreme_propensity, propensity_bounds
+from metarouter_econml._estimation import check_extreme_propensity, propensity_bounds
 from metarouter_econml.datasets import make_routing_data
 from metarouter_econml.diagnostics import (
     OverlapDisplay,

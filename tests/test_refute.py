@@ -92,7 +92,7 @@ def test_dowhy_fit_gives_the_routers_cates(make_router, split):
     X = split.X_train.to_numpy()
     gold = split.gold_train
     y_pb = np.where(gold, split.y_train * router.scale_, split.y_train)
-    estimator = _refute._unfitted_cate_estimator(router, int(gold.sum()))
+    estimator = _refute._unfitted_cate_estimator(router, int(gold.sum()), int((~gold).sum()))
     assert estimator is not router.cate_estimator_
     fit = _dowhy_bridge.fit_dowhy(X, y_pb, gold, estimator)
     own = router.estimate_bias(split.X_train)
@@ -294,9 +294,9 @@ def test_router_must_be_a_fitted_meta_router(split):
 
 
 def test_router_without_cate_estimator(split):
-    router = _light_router(learner="pooled").fit(
-        split.X_train, split.y_train, gold=split.gold_train
-    )
+    router = _light_router().fit(split.X_train, split.y_train, gold=split.gold_train)
+    # what learner="auto" leaves when it falls back to a baseline
+    router.learner_, router.cate_estimator_ = "pooled", None
     with pytest.raises(ValueError, match="refutation needs a bias estimated by an EconML learner"):
         refute_bias(router, split.X_train, split.y_train, split.gold_train)
 

@@ -296,14 +296,17 @@ def test_wrong_features_at_predict(fitted_r, small_split):
 @pytest.mark.parametrize(
     ("params", "error", "match"),
     [
-        ({"learner": "x"}, ValueError, r"`learner` must be one of \('r', 'dr', 'causal_forest', 'forest_dr', 'auto'\)"),
-        ({"learner": 3}, TypeError, r"`learner` must be a string or an EconML estimator"),
+        ({"learner": "x"}, ValueError, r"`learner` must be one of \['r', 'dr', 'causal_forest', 'forest_dr', 'auto'\]; got 'x'"),
+        # the baselines "auto" falls back to are not learners: use their routers
+        ({"learner": "pooled"}, ValueError, r"`learner` must be one of .*; got 'pooled'"),
+        ({"learner": "mean_shift"}, ValueError, r"`learner` must be one of .*; got 'mean_shift'"),
+        ({"learner": 3}, TypeError, r"`learner` must be one of .* or an EconML estimator .*; got int"),
         ({"learner": "dr", "model_y": LinearRegression()}, ValueError,
          r"\['model_y'\] cannot be used with learner='dr'"),
         ({"learner": "causal_forest", "model_final": LinearRegression()}, ValueError,
          r"\['model_final'\] cannot be used with learner='causal_forest'"),
-        ({"cv": 1}, ValueError, r"`cv` must be an integer >= 2 .*got 1"),
-        ({"min_propensity": 0.7}, ValueError, r"`min_propensity` must be in \(0, 0.5\); got 0.7"),
+        ({"cv": 1}, ValueError, r"`cv` must be an int >= 2 \(number of cross-fitting folds\); got 1\."),
+        ({"min_propensity": 0.7}, ValueError, r"`min_propensity` must be a number in \(0, 0.5\); got 0.7"),
         ({"cost_primary": float("nan")}, ValueError, r"`cost_primary` must be a finite number"),
     ],
 )
@@ -315,7 +318,7 @@ def test_bad_parameters_are_caught_at_fit(params, error, match):
 
 def test_bad_routing_arguments(fitted_r, small_split):
     _, split = small_split
-    with pytest.raises(ValueError, match=r"`ratio` must be in \[0, 1\]; got 1.5"):
+    with pytest.raises(ValueError, match=r"`ratio` must be a number in \[0, 1\]; got 1.5"):
         fitted_r.threshold_for_ratio(split.X_test, 1.5)
     with pytest.raises(TypeError, match=r"`cost_weight` must be a real number; got str"):
         fitted_r.route(split.X_test, cost_weight="0.1")

@@ -410,33 +410,33 @@ def _xy(n=300, seed=0):
         (
             {"overlap": "truncate"},
             ValueError,
-            r"`overlap` must be one of \('none', 'trim'\); got 'truncate'",
+            r"`overlap` must be one of \['none', 'trim'\]; got 'truncate'",
         ),
-        ({"overlap": None}, ValueError, r"`overlap` must be one of"),
+        ({"overlap": None}, TypeError, r"`overlap` must be one of \['none', 'trim'\]; got NoneType"),
         (
             {"overlap": "trim", "overlap_threshold": 0.0},
             ValueError,
-            r"`overlap_threshold` must be > 0 .*got 0.0",
+            r"`overlap_threshold` must be None or a finite number > 0 .*got 0.0",
         ),
         (
             {"overlap": "trim", "overlap_threshold": -1},
             ValueError,
-            r"`overlap_threshold` must be > 0 .*got -1",
+            r"`overlap_threshold` must be None or a finite number > 0 .*got -1",
         ),
         (
             {"overlap": "trim", "overlap_threshold": "0.1"},
             TypeError,
-            r"`overlap_threshold` must be a real number",
+            r"`overlap_threshold` must be None or a finite number > 0 .*got '0.1'",
         ),
         (
             {"overlap": "trim", "overlap_threshold": np.inf},
             ValueError,
-            r"`overlap_threshold` must be finite",
+            r"`overlap_threshold` must be None or a finite number > 0 .*got inf",
         ),
         (
             {"overlap": "trim", "overlap_fallback": "drop"},
             ValueError,
-            r"`overlap_fallback` must be one of \('pooled', 'gold_only'\); got 'drop'",
+            r"`overlap_fallback` must be one of \['pooled', 'gold_only'\]; got 'drop'",
         ),
         (
             {"overlap_threshold": 0.2},
@@ -457,7 +457,7 @@ def _xy(n=300, seed=0):
         (
             {"overlap": "trim", "model_overlap": LinearRegression()},
             TypeError,
-            r"`model_overlap` must be a classifier with `fit` and `predict_proba`; "
+            r"`model_overlap` must be None or a classifier with `fit` and `predict_proba`; "
             r"got LinearRegression",
         ),
         (

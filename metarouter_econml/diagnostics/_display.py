@@ -14,8 +14,8 @@ import warnings
 
 import numpy as np
 
-from .._bias import propensity_bounds
-from .._data import check_gold_mask
+from .._estimation import propensity_bounds
+from .._validation import check_gold_mask
 from ._overlap import _check_propensity, _check_X, cross_fitted_propensity, principal_components
 
 __all__ = ["OverlapDisplay", "ProjectionDisplay"]

@@ -93,8 +93,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
-from .._bias import propensity_bounds, random_seed
-from .._data import check_features, check_gold_mask
+from .._estimation import propensity_bounds
+from .._validation import check_features, check_gold_mask, random_seed
 from .._format import markdown_table
 
 __all__ = ["OverlapResult", "OverRuleResult", "assess_overlap"]

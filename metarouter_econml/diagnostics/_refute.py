@@ -19,9 +19,8 @@ import pandas as pd
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .. import _bias
-from .._data import check_features, check_gold_mask, check_labels
-from .._router import MetaRouter
+from .._routers import MetaRouter
+from .._validation import check_features, check_gold_mask, check_labels
 from . import _dowhy_bridge
 
 __all__ = ["REFUTERS", "RefutationResult", "refute_bias"]
@@ -289,7 +288,8 @@ def refute_bias(
     draws = rng.randint(np.iinfo(np.int32).max, size=len(REFUTERS))
     seeds = dict(zip(REFUTERS, draws, strict=True))
 
-    fit = _dowhy_bridge.fit_dowhy(X_arr, y_pb, gold_arr, _unfitted_cate_estimator(router, n_gold))
+    estimator = _unfitted_cate_estimator(router, n_gold, int(gold_arr.size) - n_gold)
+    fit = _dowhy_bridge.fit_dowhy(X_arr, y_pb, gold_arr, estimator)
     original = fit.value
     table_rows, simulations, dowhy_results = [], {}, {}
     for name in names:
@@ -421,29 +421,18 @@ def _rows_the_estimator_saw(router: MetaRouter, X, gold: np.ndarray, *, training
 
 
 # -- estimation ----------------------------------------------------------------------------------
-def _unfitted_cate_estimator(router: MetaRouter, n_gold: int):
+def _unfitted_cate_estimator(router: MetaRouter, n_gold: int, n_preference: int):
     """Rebuild the router's EconML estimator, unfitted: same learner, models, folds and seed.
 
-    The seed is read back from the fitted estimator (``random_state``), so this works whatever
-    ``router.random_state`` was (an int, a RandomState already advanced, or None). A user-supplied
-    EconML estimator is deep-copied from the unfitted ``router.learner``.
+    The recipe is the router's own (``MetaRouter._unfitted_cate``). The seed is read back from
+    the fitted estimator (``random_state``), so this works whatever ``router.random_state`` was
+    (an int, a RandomState already advanced, or None). A user-supplied EconML estimator is
+    deep-copied from the unfitted ``router.learner``.
     """
-    min_propensity = float(router.min_propensity)
-    if not isinstance(router.learner, str):
-        return _bias.build_cate_estimator(
-            router.learner, {}, folds=None, min_propensity=min_propensity, random_state=None
-        )
-    learner = router.learner_
-    seed = router.cate_estimator_.random_state
-    models = _bias.default_models(learner, seed)
-    for name in models:
-        given = getattr(router, name)
-        if given is not None:
-            models[name] = given
-    folds = _bias.make_folds(router.cv, n_gold, seed)
-    return _bias.build_cate_estimator(
-        learner, models, folds=folds, min_propensity=min_propensity, random_state=seed
-    )
+    learner = router.learner if not isinstance(router.learner, str) else router.learner_
+    seed = getattr(router.cate_estimator_, "random_state", None)
+    estimator, _ = router._unfitted_cate(learner, n_gold, n_preference, seed)
+    return estimator
 
 
 # -- verdicts ------------------------------------------------------------------------------------

@@ -44,9 +44,9 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from .._data import check_features, check_gold_mask, check_labels
+from .._validation import check_features, check_gold_mask, check_labels
 from .._format import markdown_table
-from .._router import MetaRouter
+from .._routers import MetaRouter
 from ._display import OverlapDisplay, ProjectionDisplay
 from ._overlap import OverlapResult, assess_overlap
 from ._refute import ALPHA, REFUTERS, RefutationResult, _check_refuters, refute_bias

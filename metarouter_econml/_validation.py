@@ -1,21 +1,31 @@
-"""Adapters from routing data to the (Y, T, X) of a causal problem, input validation, gold rescaling.
+"""Every input rule of the package: the adapters to (Y, T, X) and the parameter rules.
 
 The Meta-Router pools gold-standard (GS) and preference-based (PB) rows and treats the evaluation
 source as a treatment: ``T = 1`` for GS rows and ``T = 0`` for PB rows. Everything that turns user
-input into validated arrays lives here, so that estimators further down the chain only ever see
-clean ``float64`` features, finite labels and a boolean treatment.
+input into validated arrays lives here (:func:`check_features`, :func:`check_labels`,
+:func:`check_gold_mask`, :func:`check_aligned`), so that estimators further down the chain only
+ever see clean float features, finite labels and a boolean treatment.
+
+Parameters are checked by rules (:class:`Int`, :class:`Real`, :class:`Options`, :class:`Bool`,
+:class:`Estimator`, :class:`Seed`, :class:`NJobs`); each public class or function states its
+rules once, in one table (e.g. ``MetaRouter._parameter_rules``), and :func:`check_params` applies
+the table at the top of ``fit``. Messages have one style: the parameter, the rule and the value
+given. A value of the wrong type raises ``TypeError``, a value of the right type outside the
+rule raises ``ValueError``.
 """
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from dataclasses import dataclass
+from numbers import Integral
+from numbers import Real as NumbersReal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, column_or_1d, validate_data
-
-GOLD_SCALES = ("variance", "wasserstein", "none")
 
 
 def _count_nonfinite(values: np.ndarray) -> int:
@@ -98,7 +108,7 @@ def check_features(estimator, X, *, reset: bool, allow_empty: bool = False) -> n
         bad_idx = _non_numeric_columns(X)
         if bad_idx:
             raise TypeError(
-                f"`X` must contain only numeric features; columns {_head(bad_idx)} (0-based) of "
+                f"`X` must contain only numeric features; columns {head(bad_idx)} (0-based) of "
                 f"the {X.dtype} array hold strings or complex numbers. Convert them to float "
                 "explicitly, or encode or embed them first."
             )
@@ -139,13 +149,19 @@ def _check_finite(X_arr: np.ndarray, columns: list | None) -> np.ndarray:
         where = [columns[j] for j in bad_idx] if columns is not None else bad_idx
         raise ValueError(
             f"`X` must be finite; got {int(nonfinite.sum())} NaN or infinite values in columns "
-            f"{_head(where)}. Impute or drop those rows before fitting or routing."
+            f"{head(where)}. Impute or drop those rows before fitting or routing."
         )
     return X_arr
 
 
-def _head(items: list, limit: int = 10) -> str:
-    """``repr`` of a list, cut to its first ``limit`` items with a count of the rest."""
+def head(items: list, limit: int = 10) -> str:
+    """``repr`` of a list, cut to its first ``limit`` items with a count of the rest.
+
+    Examples
+    --------
+    >>> head(list(range(12)), 3)
+    '[0, 1, 2] and 9 more'
+    """
     if len(items) <= limit:
         return repr(items)
     return f"{items[:limit]!r} and {len(items) - limit} more"
@@ -170,8 +186,8 @@ def _check_column_order(estimator, columns: list) -> None:
     if columns != fitted and len(columns) == len(fitted) and set(columns) == set(fitted):
         moved = [c for c, f in zip(columns, fitted, strict=True) if c != f]
         raise ValueError(
-            f"`X` has the feature names seen at fit in a different order; columns {_head(moved)} "
-            f"are out of place (fit order starts {_head(fitted, 5)}). Select them in the fit "
+            f"`X` has the feature names seen at fit in a different order; columns {head(moved)} "
+            f"are out of place (fit order starts {head(fitted, 5)}). Select them in the fit "
             "order with `X[router.feature_names_in_]`: columns are matched by position, so a "
             "reordered frame would be silently misread."
         )
@@ -267,107 +283,253 @@ def check_gold_mask(gold, *, n_rows: int, min_each: int = 2) -> np.ndarray:
 
 
 def check_n_jobs(n_jobs) -> int | None:
-    """Return ``n_jobs`` (None or a non-zero int, joblib's convention) or raise a ValueError."""
-    if n_jobs is not None and (
-        isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral) or n_jobs == 0
-    ):
-        raise ValueError(f"`n_jobs` must be None or a non-zero int; got {n_jobs!r}.")
-    return None if n_jobs is None else int(n_jobs)
-
-
-def gold_scale_factor(gold_labels: np.ndarray, preference_labels: np.ndarray, method) -> float:
-    """Return the constant ``c`` that puts gold labels on the preference scale (``c * r``).
-
-    Parameters
-    ----------
-    gold_labels, preference_labels : ndarray
-        Labels of the GS rows and of the PB rows.
-    method : {"variance", "wasserstein", "none"} or float
-        ``"variance"``: ``c = sd(PB) / sd(GS)`` (sample standard deviations, ``ddof=1``).
-        ``"wasserstein"``: the ``c > 0`` minimising the 2-Wasserstein distance between the empirical
-        distributions of ``c * GS`` and ``PB``. ``"none"``: ``c = 1``. A float is used as given.
-
-    Returns
-    -------
-    float
-        A finite, positive scale factor.
-
-    Raises
-    ------
-    ValueError
-        If the labels do not allow the method (constant labels for ``"variance"``, no positive
-        minimiser for ``"wasserstein"``), or the factor is not a finite positive float64 (labels
-        near the float64 limits), or ``method`` is an unknown name or a non-positive number.
+    """Return ``n_jobs`` (None or a non-zero int, joblib's convention) or raise.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> gold_scale_factor(np.array([-1.0, 1.0]), np.array([-2.0, 2.0]), "variance")
-    2.0
-    >>> gold_scale_factor(np.array([0.0, 1.0]), np.array([0.0, 3.0]), "wasserstein")
-    3.0
+    >>> check_n_jobs(-1)
+    -1
     """
-    if isinstance(method, str):
-        if method == "none":
-            return 1.0
-        if method == "variance":
-            for source, labels in (("gold", gold_labels), ("preference", preference_labels)):
-                if np.all(labels == labels[0]):
-                    raise ValueError(
-                        f"`gold_scale='variance'` needs {source} labels that vary; all "
-                        f"{labels.size} {source} labels equal {float(labels[0])!r}. "
-                        "Pass `gold_scale='none'` or a float."
-                    )
-            # spreads that over- or underflow float64 give 0, inf or NaN: refused by _finite_scale
-            with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-                scale = np.std(preference_labels, ddof=1) / np.std(gold_labels, ddof=1)
-            return _finite_scale(float(scale), method)
-        if method == "wasserstein":
-            with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-                scale = _wasserstein_scale(gold_labels, preference_labels)
-            return _finite_scale(scale, method)
-        raise ValueError(f"`gold_scale` must be one of {GOLD_SCALES} or a positive float; got {method!r}.")
-    if isinstance(method, Real) and not isinstance(method, bool):
-        value = float(method)
-        if not (np.isfinite(value) and value > 0):
-            raise ValueError(f"`gold_scale` as a number must be finite and positive; got {method!r}.")
+    return NJobs().check(n_jobs, "n_jobs")
+
+
+def random_seed(random_state) -> int:
+    """Draw one integer seed from ``random_state`` (None, int or RandomState) for the delegates."""
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+# ------------------------------------------------------------------------------------------------
+# Parameter rules
+# ------------------------------------------------------------------------------------------------
+def _type_error(name: str, expected: str, value: Any) -> TypeError:
+    return TypeError(f"`{name}` must be {expected}; got {type(value).__name__} {value!r}.")
+
+
+@dataclass(frozen=True)
+class Int:
+    """An integer (never a bool) in ``[low, high]``; either bound may be None."""
+
+    low: int | None = None
+    high: int | None = None
+    what: str = ""  # what the number means, added to the message
+
+    def check(self, value: Any, name: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise _type_error(name, "an int" + self._what(), value)
+        if (self.low is not None and value < self.low) or (
+            self.high is not None and value > self.high
+        ):
+            raise ValueError(f"`{name}` must be {self.describe()}; got {value!r}.")
+        return int(value)
+
+    def describe(self) -> str:
+        if self.low is not None and self.high is not None:
+            bound = f"an int between {self.low} and {self.high}"
+        elif self.low is not None:
+            bound = f"an int >= {self.low}"
+        elif self.high is not None:
+            bound = f"an int <= {self.high}"
+        else:
+            bound = "an int"
+        return bound + self._what()
+
+    def _what(self) -> str:
+        return f" ({self.what})" if self.what else ""
+
+
+@dataclass(frozen=True)
+class Real:
+    """A finite real number (never a bool) within optional bounds, open or closed."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    what: str = ""
+
+    def check(self, value: Any, name: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, NumbersReal):
+            raise _type_error(name, "a real number" + self._what(), value)
+        number = float(value)
+        if not np.isfinite(number) or not self._inside(number):
+            raise ValueError(f"`{name}` must be {self.describe()}; got {value!r}.")
+        return number
+
+    def _inside(self, number: float) -> bool:
+        if self.low is not None and (number <= self.low if self.low_open else number < self.low):
+            return False
+        if self.high is not None:
+            return not (number >= self.high if self.high_open else number > self.high)
+        return True
+
+    def describe(self) -> str:
+        if self.low is None and self.high is None:
+            bound = "a finite number"
+        elif self.high is None:
+            bound = f"a finite number {'>' if self.low_open else '>='} {self.low:g}"
+        elif self.low is None:
+            bound = f"a finite number {'<' if self.high_open else '<='} {self.high:g}"
+        else:
+            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            bound = f"a number in {left}{self.low:g}, {self.high:g}{right}"
+        return bound + self._what()
+
+    def _what(self) -> str:
+        return f" ({self.what})" if self.what else ""
+
+
+@dataclass(frozen=True)
+class Options:
+    """One of a fixed tuple of strings."""
+
+    choices: tuple[str, ...]
+
+    def check(self, value: Any, name: str) -> str:
+        if not isinstance(value, str):
+            raise _type_error(name, f"one of {list(self.choices)}", value)
+        if value not in self.choices:
+            raise ValueError(f"`{name}` must be one of {list(self.choices)}; got {value!r}.")
         return value
-    raise TypeError(
-        f"`gold_scale` must be one of {GOLD_SCALES} or a positive float; got {type(method).__name__}."
-    )
+
+    def describe(self) -> str:
+        return f"one of {list(self.choices)}"
 
 
-def _finite_scale(value: float, method: str) -> float:
-    """Refuse a scale factor that over- or underflowed (labels near the float64 limits)."""
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(
-            f"`gold_scale={method!r}` gave the scale factor {value!r}, which is not a finite "
-            "positive number (labels too large or too small for float64); rescale `y` or pass a "
-            "float."
-        )
-    return float(value)
+@dataclass(frozen=True)
+class Bool:
+    """A bool (Python or numpy)."""
+
+    def check(self, value: Any, name: str) -> bool:
+        if not isinstance(value, (bool, np.bool_)):
+            raise _type_error(name, "a bool", value)
+        return bool(value)
+
+    def describe(self) -> str:
+        return "a bool"
 
 
-def _wasserstein_scale(gold_labels: np.ndarray, preference_labels: np.ndarray) -> float:
-    """Exact minimiser of ``W2(c * G, P)`` over ``c``.
+@dataclass(frozen=True)
+class Estimator:
+    """An object with the given methods (an unfitted scikit-learn-style model)."""
 
-    In one dimension ``W2^2(c G, P) = int_0^1 (c Q_G(u) - Q_P(u))^2 du`` with ``Q`` the empirical
-    quantile functions, which are step functions. The minimiser is
-    ``c = int Q_G Q_P du / int Q_G^2 du``, computed exactly on the union of the step breakpoints.
+    methods: tuple[str, ...] = ("fit", "predict")
+    kind: str = "an estimator"
+
+    def check(self, value: Any, name: str) -> Any:
+        missing = [m for m in self.methods if not callable(getattr(value, m, None))]
+        if missing:
+            raise TypeError(
+                f"`{name}` must be {self.describe()}; got {type(value).__name__}, which lacks "
+                f"{missing}."
+            )
+        return value
+
+    def describe(self) -> str:
+        return f"{self.kind} with {' and '.join(f'`{m}`' for m in self.methods)}"
+
+
+@dataclass(frozen=True)
+class Seed:
+    """None, an int in ``[0, 2**32 - 1]`` or a ``numpy.random.RandomState`` (scikit-learn's)."""
+
+    def check(self, value: Any, name: str) -> Any:
+        if value is None or isinstance(value, np.random.RandomState):
+            return value
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise _type_error(name, "None, an int or a numpy RandomState", value)
+        if not 0 <= value <= 2**32 - 1:
+            raise ValueError(f"`{name}` must be an int between 0 and 2**32 - 1; got {value!r}.")
+        return value
+
+    def describe(self) -> str:
+        return "None, an int or a numpy RandomState"
+
+
+@dataclass(frozen=True)
+class NJobs:
+    """None or a non-zero int (joblib's convention: -1 means all cores)."""
+
+    def check(self, value: Any, name: str) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise _type_error(name, "None or a non-zero int", value)
+        if value == 0:
+            raise ValueError(f"`{name}` must be None or a non-zero int; got 0.")
+        return int(value)
+
+    def describe(self) -> str:
+        return "None or a non-zero int"
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """The first of several rules that accepts the value; None passes when ``none`` is True."""
+
+    rules: tuple
+    none: bool = False
+
+    def check(self, value: Any, name: str) -> Any:
+        if value is None and self.none:
+            return None
+        for rule in self.rules:
+            try:
+                return rule.check(value, name)
+            except (TypeError, ValueError):
+                continue
+        expected = " or ".join(rule.describe() for rule in self.rules)
+        if self.none:
+            expected = "None or " + expected
+        wrong_type = all(_wrong_type(rule, value, name) for rule in self.rules)
+        error = TypeError if wrong_type else ValueError
+        raise error(f"`{name}` must be {expected}; got {value!r}.")
+
+    def describe(self) -> str:
+        return ("None or " if self.none else "") + " or ".join(r.describe() for r in self.rules)
+
+
+def _wrong_type(rule: Any, value: Any, name: str) -> bool:
+    try:
+        rule.check(value, name)
+    except TypeError:
+        return True
+    except ValueError:
+        return False
+    return False
+
+
+def nullable(rule: Any) -> AnyOf:
+    """``rule``, or None."""
+    return AnyOf((rule,), none=True)
+
+
+def check_params(owner: Any, rules: dict[str, Any]) -> dict[str, Any]:
+    """Check ``owner``'s parameters against ``rules``; return the validated values by name.
+
+    Parameters
+    ----------
+    owner : object
+        The estimator whose attributes (its ``get_params`` names) are checked.
+    rules : dict of str to rule
+        One rule per parameter name.
+
+    Returns
+    -------
+    dict
+        The validated (and normalised, e.g. numpy ints to int) values.
+
+    Examples
+    --------
+    >>> class Model:
+    ...     cv = 1
+    >>> check_params(Model(), {"cv": Int(low=2)})
+    Traceback (most recent call last):
+    ...
+    ValueError: `cv` must be an int >= 2; got 1.
     """
-    g = np.sort(gold_labels)
-    p = np.sort(preference_labels)
-    breaks = np.union1d(np.arange(1, g.size + 1) / g.size, np.arange(1, p.size + 1) / p.size)
-    breaks[-1] = 1.0
-    lengths = np.diff(np.concatenate([[0.0], breaks]))
-    mids = breaks - lengths / 2
-    q_g = g[np.minimum((mids * g.size).astype(np.int64), g.size - 1)]
-    q_p = p[np.minimum((mids * p.size).astype(np.int64), p.size - 1)]
-    denom = float(np.sum(lengths * q_g**2))
-    numer = float(np.sum(lengths * q_g * q_p))
-    if not (denom > 0 and numer > 0):
-        raise ValueError(
-            "`gold_scale='wasserstein'` has no positive minimiser for these labels "
-            f"(int Q_G Q_P = {numer:.4g}, int Q_G^2 = {denom:.4g}); use `gold_scale='variance'` or a float."
-        )
-    return numer / denom
+    return {name: rule.check(getattr(owner, name), name) for name, rule in rules.items()}
+
+
+def check_cost_weight(value: Any, name: str = "cost_weight") -> float:
+    """A cost weight: any finite real number (the price of one cost unit in quality units)."""
+    return Real().check(value, name)

@@ -1,0 +1,52 @@
+"""Estimation of the evaluation bias and everything it needs (private).
+
+The layer between the validated inputs (``_validation``) and the routers (``_routers``):
+
+- ``_scaling``: the gold-to-preference scale factor;
+- ``_models``: the default model of every role (nuisances, final stage, overlap, router);
+- ``_propensity``: cross-fitted P(gold | x) and the extreme-propensity rule;
+- ``_cate``: the one builder of EconML estimators, the cross-fitting folds.
+
+Nothing here imports a router, the diagnostics, the evaluation or the CLI.
+"""
+
+from ._cate import (
+    LEARNERS,
+    build_cate_estimator,
+    cate_estimator_for,
+    fit_cate_estimator,
+    make_folds,
+    out_of_fold_propensity,
+)
+from ._models import (
+    LEARNER_MODELS,
+    MODEL_PARAMS,
+    check_learner_models,
+    default_models,
+    default_overlap_model,
+    default_router_model,
+    lightgbm_regressor,
+)
+from ._propensity import check_extreme_propensity, cross_fitted_propensity, propensity_bounds
+from ._scaling import GOLD_SCALES, gold_scale_factor
+
+__all__ = [
+    "GOLD_SCALES",
+    "LEARNERS",
+    "LEARNER_MODELS",
+    "MODEL_PARAMS",
+    "build_cate_estimator",
+    "cate_estimator_for",
+    "check_extreme_propensity",
+    "check_learner_models",
+    "cross_fitted_propensity",
+    "default_models",
+    "default_overlap_model",
+    "default_router_model",
+    "fit_cate_estimator",
+    "gold_scale_factor",
+    "lightgbm_regressor",
+    "make_folds",
+    "out_of_fold_propensity",
+    "propensity_bounds",
+]

@@ -1,0 +1,243 @@
+"""The router base class: fitting, prediction on the gold scale, cost-aware routing, saving.
+
+Every router learns ``psi_hat(x)``, the expected gold-standard (GS) quality gain of the primary
+model over the alternative, from pooled GS and preference-based (PB) rows; subclasses define only
+the training rows and labels of the final regressor (``_training_set``). Predictions are reported
+on the GS scale, so ``route`` compares them with the cost of the primary model in GS units.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils.validation import check_is_fitted
+
+from .._estimation import GOLD_SCALES, default_router_model, gold_scale_factor
+from .._persist import save_router
+from .._validation import (
+    AnyOf,
+    Estimator,
+    NJobs,
+    Options,
+    Real,
+    Seed,
+    check_aligned,
+    check_cost_weight,
+    check_features,
+    check_gold_mask,
+    check_labels,
+    check_n_jobs,
+    check_params,
+    nullable,
+    random_seed,
+)
+
+__all__ = ["BaseRouter"]
+
+_BASE_RULES = {
+    "router_model": nullable(Estimator(("fit", "predict"), kind="a regressor")),
+    "gold_scale": AnyOf((Options(GOLD_SCALES), Real(0, low_open=True))),
+    "cost_primary": Real(),
+    "cost_alternative": Real(),
+    "n_jobs": NJobs(),
+    "random_state": Seed(),
+}
+
+
+class BaseRouter(BaseEstimator):
+    """Shared fitting, prediction and routing; subclasses define the training labels."""
+
+    def __init__(
+        self,
+        *,
+        router_model=None,
+        gold_scale="variance",
+        cost_primary: float = 1.0,
+        cost_alternative: float = 0.0,
+        n_jobs: int | None = None,
+        random_state=None,
+    ):
+        self.router_model = router_model
+        self.gold_scale = gold_scale
+        self.cost_primary = cost_primary
+        self.cost_alternative = cost_alternative
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    # -- fitting ---------------------------------------------------------------------------------
+    def fit(self, X, y, *, gold):
+        """Fit the router on pooled gold-standard and preference-based rows.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Query features, e.g. embeddings reduced to principal components.
+        y : array-like of shape (n_samples,)
+            The label of each row: the GS quality gain on gold rows, the PB label elsewhere.
+        gold : array-like of bool, shape (n_samples,)
+            True for gold-standard rows, False for preference-based rows.
+
+        Returns
+        -------
+        self
+            The fitted router.
+        """
+        params = check_params(self, self._parameter_rules())
+        X_arr = check_features(self, X, reset=True)
+        y_arr = check_labels(y, n_rows=X_arr.shape[0])
+        gold_arr = check_gold_mask(gold, n_rows=X_arr.shape[0])
+        check_aligned(X, y, "y")
+        check_aligned(X, gold, "gold")
+        self.scale_ = gold_scale_factor(y_arr[gold_arr], y_arr[~gold_arr], self.gold_scale)
+        y_pb = np.where(gold_arr, y_arr * self.scale_, y_arr)
+        self.n_gold_ = int(gold_arr.sum())
+        self.n_preference_ = int((~gold_arr).sum())
+        seed = random_seed(self.random_state)
+        rows, target = self._training_set(X_arr, y_pb, gold_arr, seed, params)
+        if self.router_model is None:
+            model = default_router_model(seed, self._n_threads())
+        else:
+            model = clone(self.router_model)
+        self.router_model_ = model.fit(X_arr[rows], target)
+        return self
+
+    @classmethod
+    def _parameter_rules(cls) -> dict:
+        """The rule of every constructor parameter, checked once at the top of ``fit``."""
+        return dict(_BASE_RULES)
+
+    def _training_set(self, X, y_pb, gold, seed, params):  # pragma: no cover - abstract
+        """Rows and labels (PB scale) the router model is trained on."""
+        raise NotImplementedError
+
+    def _n_threads(self) -> int:
+        """Validated ``n_jobs`` for the default LightGBM models: None means 1."""
+        n_jobs = check_n_jobs(self.n_jobs)
+        return 1 if n_jobs is None else n_jobs
+
+    def _cost_gap(self) -> float:
+        """``cost_primary - cost_alternative``, with both costs checked where they are used."""
+        primary = Real().check(self.cost_primary, "cost_primary")
+        alternative = Real().check(self.cost_alternative, "cost_alternative")
+        return primary - alternative
+
+    # -- prediction and routing -------------------------------------------------------------------
+    def predict(self, X) -> np.ndarray:
+        """Estimated GS quality gain ``psi_hat(x)`` of the primary over the alternative (GS scale).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_queries, n_features)
+            Features with the same columns (and order) as at fit.
+
+        Returns
+        -------
+        ndarray of shape (n_queries,)
+            Empty for an empty batch (0 rows with the columns seen at fit).
+        """
+        check_is_fitted(self, "router_model_")
+        X_arr = check_features(self, X, reset=False, allow_empty=True)
+        if X_arr.shape[0] == 0:  # an empty serving batch
+            return np.empty(0)
+        return np.asarray(self.router_model_.predict(X_arr), dtype=np.float64) / self.scale_
+
+    def route(self, X, cost_weight: float) -> np.ndarray:
+        """Decide per query whether to call the primary model.
+
+        The rule is ``psi_hat(x) > cost_weight * (cost_primary - cost_alternative)``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_queries, n_features)
+        cost_weight : float
+            Price of one unit of cost in GS quality units (the paper's ``w``).
+
+        Returns
+        -------
+        ndarray of bool, shape (n_queries,)
+            True where the query goes to the primary model; empty for an empty batch.
+        """
+        weight = check_cost_weight(cost_weight)
+        return self.predict(X) > weight * self._cost_gap()
+
+    def threshold_for_ratio(self, X, ratio: float) -> float:
+        """The ``cost_weight`` at which ``route(X, cost_weight)`` sends ``floor(ratio * n)`` queries to the primary.
+
+        This is the RouteLLM-style calibration: pick the share of traffic the budget allows and read
+        off the cost weight. The threshold is placed midway between the last query sent and the
+        first one kept, so small perturbations of the predictions do not change the decisions.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_queries, n_features)
+            Queries representative of the traffic to route.
+        ratio : float in [0, 1]
+            Desired share of queries sent to the primary model.
+
+        Returns
+        -------
+        float
+            The cost weight. When predictions tie at the cut-off the exact share is impossible; a
+            warning says how many queries the returned weight sends instead (fewer, never more).
+
+        Raises
+        ------
+        ValueError
+            If ``X`` has no rows: there is no traffic to calibrate on.
+        """
+        ratio = Real(0, 1).check(ratio, "ratio")
+        cost_gap = self._cost_gap()
+        if not cost_gap > 0:
+            raise ValueError(
+                "`threshold_for_ratio` needs `cost_primary` > `cost_alternative`; got "
+                f"{self.cost_primary!r} and {self.cost_alternative!r}."
+            )
+        predictions = self.predict(X)
+        n = predictions.size
+        if n == 0:
+            raise ValueError("`X` must have at least 1 row to calibrate a threshold on; got 0.")
+        k = int(np.floor(ratio * n + 1e-9))
+        ordered = np.sort(predictions)[::-1]
+        if k == 0:
+            threshold = ordered[0]
+        elif k == n:
+            threshold = ordered[-1] - max(1.0, abs(ordered[-1]))
+        else:
+            threshold = (ordered[k - 1] + ordered[k]) / 2
+            if ordered[k - 1] == ordered[k]:
+                sent = int(np.sum(predictions > threshold))
+                warnings.warn(
+                    f"Predictions tie at the cut-off for ratio={ratio}: the returned weight sends {sent} "
+                    f"of {n} queries instead of {k}.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        return float(threshold / cost_gap)
+
+    # -- persistence -------------------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Save the fitted router to ``path``; read it back with :func:`metarouter_econml.load`.
+
+        The file is a zip archive with a JSON header (format, library versions, SHA-256 digest)
+        and a payload in skops' safe format, which loads without running code from the file. It
+        holds the router model, the fitted attributes and, for a :class:`MetaRouter`, the final
+        CATE model only (not the nuisance models). See ``metarouter_econml/_persist.py``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            File to write; its directory must exist. An existing file is replaced.
+
+        Raises
+        ------
+        NotFittedError
+            If the router is not fitted.
+        ValueError
+            If the router holds a type that :func:`metarouter_econml.load` would not trust (e.g.
+            a custom ``router_model``), or a CATE estimator whose final model cannot be saved.
+        """
+        save_router(self, path)
+
+

@@ -1,0 +1,517 @@
+"""The Meta-Router: debias preference labels with EconML's estimate of the judge's bias, then route."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from .._estimation import (
+    LEARNERS,
+    MODEL_PARAMS,
+    cate_estimator_for,
+    check_extreme_propensity,
+    check_learner_models,
+    cross_fitted_propensity,
+    default_overlap_model,
+    fit_cate_estimator,
+    make_folds,
+    out_of_fold_propensity,
+    propensity_bounds,
+)
+from .._ray import import_ray
+from .._validation import Bool, Estimator, Int, Options, Real, check_features, nullable
+from ._auto import AUTO_BASELINES, choose_learner
+from ._base import BaseRouter
+from ._baselines import mean_shift_labels
+
+__all__ = ["MetaRouter"]
+
+
+class _Learner:
+    """The ``learner`` rule: a built-in learner's name, ``"auto"``, or an EconML estimator."""
+
+    choices = (*LEARNERS, "auto")
+
+    def check(self, value, name: str):
+        if isinstance(value, str):
+            return Options(self.choices).check(value, name)
+        if not (callable(getattr(value, "fit", None)) and callable(getattr(value, "effect", None))):
+            raise TypeError(
+                f"`{name}` must be one of {list(self.choices)} or an EconML estimator with "
+                f"`fit(Y, T, X=...)` and `effect(X)`; got {type(value).__name__}."
+            )
+        return value
+
+    def describe(self) -> str:
+        return f"one of {list(self.choices)} or an EconML estimator"
+
+
+_NUISANCE = nullable(Estimator(("fit",), kind="an estimator"))
+_META_RULES = {
+    "learner": _Learner(),
+    "model_y": _NUISANCE,
+    "model_t": _NUISANCE,
+    "model_propensity": _NUISANCE,
+    "model_regression": _NUISANCE,
+    "model_final": nullable(Estimator(("fit", "predict"), kind="a regressor")),
+    "cv": Int(low=2, what="number of cross-fitting folds"),
+    "min_propensity": Real(0, 0.5, low_open=True, high_open=True),
+    "overlap": Options(("none", "trim")),
+    "overlap_threshold": nullable(Real(0, low_open=True, what="a multiple of the gold base rate")),
+    "overlap_fallback": Options(("pooled", "gold_only")),
+    "model_overlap": nullable(Estimator(("fit", "predict_proba"), kind="a classifier")),
+    "use_ray": Bool(),
+}
+_FEW_GOLD_ROWS = 20  # MetaRouter.fit warns below this many gold-standard rows
+_OVERLAP_ATTRIBUTES = (
+    "overlap_propensity_",
+    "overlap_models_",
+    "overlap_threshold_",
+    "overlap_mask_",
+    "overlap_share_",
+    "n_preference_outside_",
+    "preference_outside_share_",
+)
+
+
+class MetaRouter(BaseRouter):
+    """Meta-Router: debias preference labels with a CATE estimate of the evaluation bias, then route.
+
+    The evaluation source is the treatment (``T = 1`` for gold-standard rows, ``0`` for
+    preference-based rows) and the bias ``Delta(x) = E[Y | T=1, x] - E[Y | T=0, x]`` is its
+    conditional average treatment effect, estimated by EconML with cross-fitting (Zhang, Xie, Yang,
+    Wu, "Meta-Router", arXiv 2509.25535). ``fit`` then
+
+    1. rescales GS labels onto the PB scale (``scale_``, see ``gold_scale``);
+    2. fits the EconML estimator on the pooled rows (``cate_estimator_``);
+    3. debiases PB labels ``y' = y + Delta_hat(x)`` and fits ``router_model`` on the GS rows plus the
+       debiased PB rows;
+    4. reports predictions on the GS scale for cost-aware routing.
+
+    **Positivity violations (the truncated Meta-Router).** The bias is identified only where both
+    sources label queries (``0 < P(gold | x) < 1``). Where no GS label was ever collected, the CATE
+    model extrapolates (the default ridge continues a linear trend fitted elsewhere), and the
+    "debiased" labels there can be worse than the raw ones. ``overlap="trim"`` is the truncated
+    Meta-Router that the paper leaves to future work. ``fit`` then
+
+    a. computes cross-fitted propensities ``P(gold | x)`` of all training rows with
+       ``model_overlap`` on the same stratified folds as the CATE fit, before that fit (so the
+       CATE estimator is fitted once; the extra cost is ``cv`` fits of a small classifier);
+    b. defines the overlap region as the rows with ``P(gold | x) >= t * base_rate``
+       (``base_rate = n_gold / n``, ``t = overlap_threshold``; by default ``base_rate / 10``, the
+       yardstick of the extreme-propensity warning);
+    c. fits the CATE estimator on the GS rows plus the PB rows inside the region only, and
+       debiases only the PB rows inside;
+    d. treats the PB rows outside by ``overlap_fallback``: ``"pooled"`` keeps them with their raw
+       labels (the bias cannot be estimated there, so none is corrected: pooled behaviour),
+       ``"gold_only"`` drops them (the router extrapolates from the GS and in-region rows).
+
+    GS rows are always kept. New queries are predicted by the same ``router_model_`` whether they
+    fall inside or outside the region; ``in_overlap(X)`` says which ones are inside. The region
+    comes from its own classifier (``model_overlap``), not from the CATE's propensity model: that
+    penalised logistic regression is smooth by design and cannot drop to ~0 past the edge of the
+    GS rows' support (see :func:`metarouter_econml._estimation.default_overlap_model` for the numbers).
+    Under such a violation the extreme-propensity warning of the default router stays silent for
+    the same reason.
+
+    Which variant routes best depends on the judge outside the region, which the data cannot
+    tell (``benchmarks/truncated_router.py``, 10 splits of 5,000 queries): when the judge is
+    biased only where GS labels were collected (``make_routing_data(bias="regional")``),
+    ``"trim"`` with the ``"pooled"`` fallback ranked the uncovered queries better than the
+    default in 10 of 10 splits; when the bias is one global linear trend (``"heterogeneous"``),
+    the default's extrapolation is right, the raw labels outside are badly biased, the
+    ``"pooled"`` fallback lost to the default in 10 of 10 splits and ``"gold_only"`` was best.
+
+    Parameters
+    ----------
+    learner : {"r", "dr", "causal_forest", "forest_dr", "auto"} or EconML estimator, default="r"
+        How Delta is estimated: ``"r"`` is the R-learner ``econml.dml.NonParamDML``, ``"dr"`` the
+        DR-learner ``econml.dr.DRLearner``, ``"causal_forest"`` ``econml.dml.CausalForestDML``,
+        ``"forest_dr"`` ``econml.dr.ForestDRLearner``. ``"auto"`` chooses among the R- and
+        DR-learners, mean-shift and pooling by cross-validation on the gold rows only, and keeps a
+        CATE learner only when it beats the better baseline by more than one standard error (see
+        ``auto_scores_`` and ``auto_reason_``). An unfitted EconML estimator taking ``fit(Y, T, X=...)`` is used as given.
+    gold_scale : {"variance", "wasserstein", "none"} or float, default="variance"
+        ``"variance"``: ``c = sd(PB) / sd(GS)``; ``"wasserstein"``: the ``c`` minimising the
+        2-Wasserstein distance between ``c * GS`` and ``PB``; ``"none"``: ``c = 1``; a float: that c.
+    model_y, model_t : estimators, default=None
+        Outcome and propensity nuisance models of the R-learner family (EconML's names).
+    model_propensity, model_regression : estimators, default=None
+        Propensity and outcome (on ``[X, T]``) nuisance models of the DR-learner family.
+    model_final : regressor, default=None
+        Final CATE model of ``"r"`` and ``"dr"``; must accept ``sample_weight`` for ``"r"``.
+        Defaults to ``RidgeCV`` on the features as given, its penalty chosen by generalised
+        cross-validation (see ``benchmarks/RESULTS.md`` for why not standardised features).
+    router_model : regressor, default=None
+        Final regressor for ``psi``; None means a small LightGBM model shared with the baselines.
+    cv : int, default=3
+        Number of cross-fitting folds, stratified on the gold flag (3 routed as well as 5 in the
+        benchmark at two thirds of the time). ``fit`` warns with fewer than 20 gold-standard rows
+        (a noisy bias estimate) and uses fewer folds when there are fewer gold rows than ``cv``.
+    min_propensity : float, default=0.01
+        Propensity floor of the DR learners (inverse weights are capped at ``1 / min_propensity``).
+    overlap : {"none", "trim"}, default="none"
+        ``"none"``: debias every PB row (the paper's Meta-Router). ``"trim"``: estimate and apply
+        the bias only inside the overlap region of the two sources (see above).
+    overlap_threshold : float, default=None
+        Only with ``overlap="trim"``. A row is inside the overlap region when its cross-fitted
+        ``P(gold | x) >= overlap_threshold * base_rate``, where ``base_rate`` is the share of GS
+        rows among the training rows. None means 0.1: 10x below the base rate, the bound of the
+        extreme-propensity warning. Must be > 0; larger values trim more (1.0 keeps only rows
+        at least as likely as average to be gold).
+    overlap_fallback : {"pooled", "gold_only"}, default="pooled"
+        Only with ``overlap="trim"``: what happens to PB rows outside the region. ``"pooled"``
+        keeps them with their raw (uncorrected) labels: right when the judge is trusted where no
+        GS label exists. ``"gold_only"`` drops them: safer when the judge may be biased there
+        too, at the price of fewer training rows.
+    model_overlap : classifier, default=None
+        Only with ``overlap="trim"``: the model of ``P(gold | x)`` that defines the region (needs
+        ``predict_proba``). None means shallow boosted trees (LightGBM, 100 trees of 7 leaves,
+        at least 40 rows per leaf, no L2 penalty), which can drop to ~0 past the edge of the GS
+        rows' support.
+    cost_primary, cost_alternative : float, default=1.0, 0.0
+        Per-query costs of the two models.
+    n_jobs : int or None, default=None
+        Threads of the default LightGBM models (outcome nuisances, ``router_model``,
+        ``model_overlap``) when fitting and predicting; None means 1, -1 all cores. Results are
+        the same for every value (LightGBM runs with ``deterministic=True`` and a fixed histogram
+        layout); on 100,000+ rows and for batch routing 2 threads are faster
+        (``benchmarks/RESULTS.md`` §6-7). Models you pass keep their own settings.
+    use_ray : bool, default=False
+        Run EconML's cross-fitting folds as Ray tasks (EconML's own ``use_ray``); needs the
+        ``[ray]`` extra. EconML starts a local Ray instance when none is running; to use a cluster,
+        call ``ray.init(address=...)`` before ``fit``. Only the CATE estimator's folds are
+        distributed (not the candidate fits of ``learner="auto"`` nor ``model_overlap``). The same
+        ``random_state`` gives the same router with and without Ray. On one small machine Ray only
+        adds start-up and transfer overhead; it pays off on a cluster with large folds.
+    random_state : int, RandomState or None, default=None
+        Seed for folds and every model; the same seed gives the same router.
+
+    Attributes
+    ----------
+    cate_estimator_ : EconML estimator or None
+        The fitted estimator that produced ``Delta_hat``; None when ``"auto"`` fell back to a
+        baseline.
+    learner_ : str
+        The learner used (``"auto"`` resolved).
+    scale_ : float
+        Gold-to-preference scale factor ``c``.
+    propensity_ : ndarray or None
+        Cross-fitted P(gold | x) of the training rows, read from the fold models EconML fitted.
+        With ``overlap="trim"`` EconML saw only the GS and in-region rows: NaN elsewhere.
+    propensity_summary_ : dict or None
+        Base rate, range and counts of extreme propensities (of the rows EconML saw).
+
+    The next attributes are set with ``overlap="trim"`` and a CATE learner, None otherwise.
+
+    overlap_propensity_ : ndarray
+        Cross-fitted P(gold | x) of every training row from ``model_overlap``.
+    overlap_threshold_ : float
+        The propensity cut applied, ``overlap_threshold * base_rate``.
+    overlap_mask_ : ndarray of bool
+        True for training rows inside the overlap region. GS rows count as inside (they are
+        always kept, whatever their propensity).
+    overlap_share_ : float
+        Share of training rows inside the overlap region.
+    n_preference_outside_ : int
+        Number of PB rows outside the region (not debiased: raw with ``"pooled"``, dropped with
+        ``"gold_only"``).
+    preference_outside_share_ : float
+        ``n_preference_outside_`` as a share of the PB rows.
+    overlap_models_ : list of classifiers
+        The fold models behind ``overlap_propensity_``; ``in_overlap`` averages their
+        ``P(gold | x)`` on new queries.
+    auto_scores_ : DataFrame or None
+        With ``learner="auto"``: per candidate, the held-out GS mean squared error and its paired
+        difference (with standard error) against the better baseline.
+    auto_reason_ : str or None
+        With ``learner="auto"``: what was chosen and why, in words.
+    router_model_ : regressor
+        The fitted psi regressor.
+
+    Examples
+    --------
+    >>> from metarouter_econml import MetaRouter
+    >>> from metarouter_econml.datasets import make_routing_data
+    >>> data = make_routing_data(n_samples=1500, n_features=10, random_state=0)
+    >>> split = data.split(n_test=300, n_gold=100, random_state=0)
+    >>> router = MetaRouter(learner="r", random_state=0)
+    >>> router = router.fit(split.X_train, split.y_train, gold=split.gold_train)
+    >>> router.route(split.X_test, cost_weight=0.1).dtype
+    dtype('bool')
+    >>> w = router.threshold_for_ratio(split.X_test, 0.4)
+    >>> int(router.route(split.X_test, cost_weight=w).sum())
+    120
+    """
+
+    def __init__(
+        self,
+        *,
+        learner="r",
+        gold_scale="variance",
+        model_y=None,
+        model_t=None,
+        model_propensity=None,
+        model_regression=None,
+        model_final=None,
+        router_model=None,
+        cv: int = 3,
+        min_propensity: float = 0.01,
+        overlap="none",
+        overlap_threshold=None,
+        overlap_fallback="pooled",
+        model_overlap=None,
+        cost_primary: float = 1.0,
+        cost_alternative: float = 0.0,
+        n_jobs: int | None = None,
+        use_ray: bool = False,
+        random_state=None,
+    ) -> None:
+        super().__init__(
+            router_model=router_model,
+            gold_scale=gold_scale,
+            cost_primary=cost_primary,
+            cost_alternative=cost_alternative,
+            n_jobs=n_jobs,
+            random_state=random_state,
+        )
+        self.learner = learner
+        self.model_y = model_y
+        self.model_t = model_t
+        self.model_propensity = model_propensity
+        self.model_regression = model_regression
+        self.model_final = model_final
+        self.cv = cv
+        self.min_propensity = min_propensity
+        self.overlap = overlap
+        self.overlap_threshold = overlap_threshold
+        self.overlap_fallback = overlap_fallback
+        self.model_overlap = model_overlap
+        self.use_ray = use_ray
+
+    @classmethod
+    def _parameter_rules(cls) -> dict:
+        rules = super()._parameter_rules()
+        rules.update(_META_RULES)
+        return rules
+
+    def _given_models(self) -> dict:
+        return {name: getattr(self, name) for name in MODEL_PARAMS}
+
+    def _training_set(self, X, y_pb, gold, seed, params):
+        self.auto_scores_ = None
+        self.auto_reason_ = None
+        trim, relative_threshold = self._overlap_settings(params)
+        learner = params["learner"]
+        if isinstance(learner, str) and learner != "auto":
+            check_learner_models(learner, self._given_models())
+        use_ray = self._check_use_ray(learner, params["use_ray"])
+        n_gold = int(gold.sum())
+        if n_gold < _FEW_GOLD_ROWS:
+            auto = isinstance(learner, str) and learner == "auto"
+            alternative = "" if auto else ", or let learner='auto' fall back to it"
+            warnings.warn(
+                f"Only {n_gold} gold-standard rows in `gold` (fewer than {_FEW_GOLD_ROWS}): the "
+                "bias estimate and the gold scale factor rest on them and will be noisy. Collect "
+                "more gold labels, or compare with MeanShiftRouter (one global shift)"
+                f"{alternative}.",
+                UserWarning,
+                stacklevel=3,
+            )
+        if isinstance(learner, str) and learner == "auto":
+            learner, self.auto_scores_, self.auto_reason_ = choose_learner(
+                self, X, y_pb, gold, seed
+            )
+        self.learner_ = learner if isinstance(learner, str) else type(learner).__name__
+        self.cate_estimator_ = None
+        self.propensity_ = None
+        self.propensity_summary_ = None
+        for name in _OVERLAP_ATTRIBUTES:
+            setattr(self, name, None)
+        if learner in AUTO_BASELINES:  # what "auto" falls back to when no CATE learner validated
+            self.shift_, target = (0.0, y_pb) if learner == "pooled" else mean_shift_labels(y_pb, gold)
+            return slice(None), target
+        if not trim:
+            self.cate_estimator_ = self._fit_cate(learner, X, y_pb, gold, seed, params, use_ray)
+            target = y_pb.copy()
+            target[~gold] += np.ravel(self.cate_estimator_.effect(X[~gold]))
+            return slice(None), target
+        inside = self._fit_overlap(X, gold, seed, relative_threshold, params)
+        fit_rows = gold | inside
+        self.cate_estimator_ = self._fit_cate(
+            learner, X[fit_rows], y_pb[fit_rows], gold[fit_rows], seed, params, use_ray
+        )
+        if self.propensity_ is not None:  # EconML's propensities exist only on the rows it saw
+            propensity = np.full(X.shape[0], np.nan)
+            propensity[fit_rows] = self.propensity_
+            self.propensity_ = propensity
+        debias = ~gold & inside
+        target = y_pb.copy()
+        target[debias] += np.ravel(self.cate_estimator_.effect(X[debias]))
+        if params["overlap_fallback"] == "gold_only":
+            return fit_rows, target[fit_rows]
+        return slice(None), target
+
+    def _overlap_settings(self, params) -> tuple[bool, float | None]:
+        """Whether to trim, and the relative threshold (None: the default); refuse unused options."""
+        if params["overlap"] == "none":
+            given = {
+                name: value
+                for name, value in (
+                    ("overlap_threshold", self.overlap_threshold),
+                    (
+                        "overlap_fallback",
+                        None if self.overlap_fallback == "pooled" else self.overlap_fallback,
+                    ),
+                    ("model_overlap", self.model_overlap),
+                )
+                if value is not None
+            }
+            if given:
+                raise ValueError(
+                    f"{sorted(given)} are used only with overlap='trim'; got {given!r} with "
+                    "overlap='none'. Remove them or set overlap='trim'."
+                )
+            return False, None
+        return True, params["overlap_threshold"]
+
+    def _fit_overlap(self, X, gold, seed, relative_threshold, params):
+        """Cross-fit P(gold | x) on all rows before the CATE; record and return the overlap mask."""
+        folds = make_folds(params["cv"], int(gold.sum()), seed, int((~gold).sum()))
+        model = self.model_overlap
+        if model is None:
+            model = default_overlap_model(seed, self._n_threads())
+        propensity, models = cross_fitted_propensity(model, X, gold, folds)
+        base_rate = float(gold.mean())
+        if relative_threshold is None:  # the extreme-propensity warning's yardstick
+            self.overlap_threshold_ = float(propensity_bounds(base_rate)[0])
+        else:
+            self.overlap_threshold_ = float(relative_threshold * base_rate)
+        inside = propensity >= self.overlap_threshold_
+        n_inside = int(np.sum(inside & ~gold))
+        n_splits = folds.get_n_splits()
+        if n_inside < n_splits:
+            raise ValueError(
+                f"`overlap_threshold` leaves {n_inside} preference-based rows inside the overlap "
+                f"region (cross-fitted P(gold | x) >= {self.overlap_threshold_:.4g}); at least "
+                f"{n_splits} (one per fold) are needed to estimate the bias. "
+                + (
+                    "At the default threshold no preference-based row resembles the gold-standard "
+                    "rows: the two sources do not overlap, so the bias cannot be estimated "
+                    "anywhere. Collect gold labels on queries like the preference-based ones."
+                    if n_inside == 0 and self.overlap_threshold is None
+                    else f"Lower it (got {self.overlap_threshold!r})."
+                )
+            )
+        self.overlap_propensity_ = propensity
+        self.overlap_models_ = models
+        self.overlap_mask_ = inside | gold
+        self.overlap_share_ = float(self.overlap_mask_.mean())
+        self.n_preference_outside_ = int(np.sum(~self.overlap_mask_))
+        self.preference_outside_share_ = self.n_preference_outside_ / int(np.sum(~gold))
+        return inside
+
+    def _unfitted_cate(self, learner, n_gold: int, n_preference: int, seed: int, use_ray=False):
+        """This router's EconML estimator for ``learner``, unfitted, and its folds."""
+        return cate_estimator_for(
+            learner,
+            self._given_models(),
+            cv=self.cv,
+            n_gold=n_gold,
+            n_preference=n_preference,
+            min_propensity=float(self.min_propensity),
+            random_state=seed,
+            n_jobs=self._n_threads(),
+            use_ray=use_ray,
+        )
+
+    def _fit_cate(self, learner, X, y_pb, gold, seed, params, use_ray):
+        n_gold = int(gold.sum())
+        estimator, folds = self._unfitted_cate(learner, n_gold, gold.size - n_gold, seed, use_ray)
+        fit_cate_estimator(estimator, y_pb, gold, X)
+        if isinstance(learner, str):
+            self.propensity_ = out_of_fold_propensity(estimator, X, gold, folds)
+            if self.propensity_ is not None:
+                self.propensity_summary_ = check_extreme_propensity(
+                    self.propensity_, gold, min_propensity=params["min_propensity"]
+                )
+        return estimator
+
+    def _check_use_ray(self, learner, use_ray: bool) -> bool:
+        """With ``use_ray=True``, check that Ray applies and can be imported before EconML needs it."""
+        if not use_ray:
+            return False
+        if not isinstance(learner, str):
+            raise ValueError(
+                "`use_ray=True` applies to the built-in learners; for an EconML estimator passed as "
+                f"`learner` ({type(learner).__name__}), set `use_ray=True` on that estimator instead."
+            )
+        import_ray("MetaRouter(use_ray=True)")
+        return True
+
+    def estimate_bias(self, X) -> np.ndarray:
+        """Estimated bias ``Delta_hat(x) = E[Y | gold, x] - E[Y | preference, x]`` on the PB scale.
+
+        This is the correction added to preference labels before the router is trained. When
+        ``learner="auto"`` fell back to mean-shift (or pooling) it is the constant shift (or 0).
+        With ``overlap="trim"`` it is the CATE model's value everywhere, but it was applied only
+        inside the overlap region: outside (see :meth:`in_overlap`) it is an extrapolation.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_queries, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_queries,)
+            Empty for an empty batch.
+        """
+        check_is_fitted(self, "router_model_")
+        X_arr = check_features(self, X, reset=False, allow_empty=True)
+        if self.cate_estimator_ is None:
+            return np.full(X_arr.shape[0], self.shift_)
+        if X_arr.shape[0] == 0:  # an empty batch
+            return np.empty(0)
+        return np.ravel(self.cate_estimator_.effect(X_arr)).astype(np.float64)
+
+    def in_overlap(self, X) -> np.ndarray:
+        """Whether each query falls inside the overlap region of the GS and PB sources.
+
+        The propensity ``P(gold | x)`` of a new query is the mean of the fold models of
+        ``model_overlap`` fitted during ``fit`` (``overlap_models_``, no refit on all rows, so
+        ``in_overlap`` costs no extra fit); the query is inside when it is at least
+        ``overlap_threshold_``. On training rows this is close to, but not the same as,
+        ``overlap_mask_``, which used each row's out-of-fold model (and keeps every GS row).
+        Queries outside are still routed by ``router_model_``, whose training there followed
+        ``overlap_fallback`` (raw PB labels, or GS and in-region rows only).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_queries, n_features)
+
+        Returns
+        -------
+        ndarray of bool, shape (n_queries,)
+            Empty for an empty batch.
+
+        Raises
+        ------
+        ValueError
+            If the router was not fitted with ``overlap="trim"`` and a CATE learner (e.g.
+            ``learner="auto"`` fell back to a baseline), so no overlap region was estimated.
+        """
+        check_is_fitted(self, "router_model_")
+        if self.overlap_models_ is None:
+            raise ValueError(
+                "`in_overlap` needs a router fitted with overlap='trim' and a CATE learner; this "
+                f"one has overlap={self.overlap!r} and learner_={self.learner_!r}."
+            )
+        X_arr = check_features(self, X, reset=False, allow_empty=True)
+        if X_arr.shape[0] == 0:
+            return np.zeros(0, dtype=bool)
+        propensity = np.mean(
+            [model.predict_proba(X_arr)[:, 1] for model in self.overlap_models_], axis=0
+        )
+        return propensity >= self.overlap_threshold_
