@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo_output
 
-.PHONY: demo test venv install install-test lint bench clean
+.PHONY: demo test venv install install-test lint lint-check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +22,19 @@ install-test: venv
 demo: install
 	$(BIN)/metarouter demo --out $(DEMO_OUT)
 
-test: install-test
+test: install-test lint-check
 	$(BIN)/python -m pytest
 
-lint: install-test
-	$(BIN)/python -m pip install --quiet ruff
+# Lint and type check (installed by the [test] extra); part of `make test`.
+lint-check: install-test
 	$(BIN)/ruff check metarouter_econml tests benchmarks
+	$(BIN)/mypy
+
+lint: lint-check
+
+# Benchmark scripts (benchmarks/*.py) need the [bench] extra (tabulate for markdown tables).
+bench: install
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache build *.egg-info

@@ -128,6 +128,14 @@ def _resolve_methods(methods: Any) -> dict[str, _Method]:
                 raise TypeError(
                     f"`methods` keys must be display names (str); got {type(name).__name__}."
                 )
+            if isinstance(router, str):  # a display name for a registry method
+                if router not in _REGISTRY:
+                    raise ValueError(
+                        f"`methods[{name!r}]` must be an unfitted router or a name from "
+                        f"{list(PROTOCOL_METHODS)}; got {router!r}."
+                    )
+                resolved[name] = _REGISTRY[router]()
+                continue
             fit, predict = getattr(router, "fit", None), getattr(router, "predict", None)
             if not (callable(fit) and callable(predict)):
                 raise TypeError(
@@ -318,10 +326,11 @@ def run_protocol(
         - ``"random"``: random routing, predictions drawn uniformly from a per-split
           generator (its curve is 0 in expectation).
 
-        Or a dict ``{display name: unfitted router}`` of any objects with
-        ``fit(X, y, gold=...)`` and ``predict(X)`` (user routers too), cloned for every split
-        and fitted on the observed labels ``split.y_train``; they must be picklable when
-        ``n_jobs != 1``. None (default) runs every registry method except ``"meta_auto"``,
+        Or a dict ``{display name: unfitted router or registry name}``: routers are any objects
+        with ``fit(X, y, gold=...)`` and ``predict(X)`` (user routers too), cloned for every
+        split and fitted on the observed labels ``split.y_train`` (picklable when
+        ``n_jobs != 1``); a registry name (e.g. ``{"all-gold (oracle)": "all_gold"}``) runs that
+        method under the display name. None (default) runs every registry method except ``"meta_auto"``,
         which is about 10 times slower than ``"meta_r"`` (it refits four candidates in every
         cross-validation fold).
     n_test : int, default=500

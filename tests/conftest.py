@@ -1,0 +1,48 @@
+"""Shared test data and router lists.
+
+Splits come from one cached factory, :func:`make_split`, so that a test file states only the
+sizes it needs (``make_split(400, 6, n_test=100, n_gold=40)``) and files asking for the same data
+share one draw. Data containers are frozen (read-only arrays), so sharing them is safe.
+Test files import these names (``from conftest import ROUTERS, make_split``): the tests folder is
+on the import path (pytest's default ``prepend`` import mode, no ``__init__.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from metarouter_econml import (
+    GoldOnlyRouter,
+    MeanShiftRouter,
+    MetaRouter,
+    PooledRouter,
+    PreferenceOnlyRouter,
+)
+from metarouter_econml.datasets import make_routing_data
+
+#: Every two-model router of the public API; the baselines first.
+BASELINES = (GoldOnlyRouter, PreferenceOnlyRouter, PooledRouter, MeanShiftRouter)
+ROUTERS = (*BASELINES, MetaRouter)
+
+
+@functools.lru_cache(maxsize=None)
+def make_data(n_samples: int, n_features: int, *, seed: int = 0, **kwargs):
+    """``make_routing_data`` cached by its arguments (the dataset is immutable)."""
+    return make_routing_data(n_samples, n_features, random_state=seed, **kwargs)
+
+
+@functools.lru_cache(maxsize=None)
+def make_split(
+    n_samples: int,
+    n_features: int,
+    *,
+    n_test: int,
+    n_gold: int,
+    seed: int = 0,
+    split_seed: int | None = None,
+    **kwargs,
+):
+    """A cached split of :func:`make_data`; ``split_seed`` defaults to ``seed``."""
+    data = make_data(n_samples, n_features, seed=seed, **kwargs)
+    split_seed = seed if split_seed is None else split_seed
+    return data.split(n_test=n_test, n_gold=n_gold, random_state=split_seed)
