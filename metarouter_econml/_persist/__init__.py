@@ -66,7 +66,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from ._compat import import_dowhy_quietly
+from .._compat import import_dowhy_quietly
 
 __all__ = ["RECORDED_PACKAGES", "TRUSTED_TYPES", "current_versions", "load_router", "save_router"]
 
