@@ -100,24 +100,36 @@ def check_features(estimator, X, *, reset: bool, allow_empty: bool = False) -> n
                 f"`X` must be a 2-D array of shape (n_samples, n_features): {exc}"
             ) from None
         if X.ndim != 2:
-            hint = " Pass one query as `X.reshape(1, -1)`." if X.ndim == 1 else ""
+            hint = (
+                " Reshape your data: pass one query as `X.reshape(1, -1)`." if X.ndim == 1 else ""
+            )
             raise ValueError(
                 "`X` must be a 2-D array of shape (n_samples, n_features); got a "
                 f"{X.ndim}-D array of shape {X.shape}.{hint}"
             )
-        bad_idx = _non_numeric_columns(X)
+        complex_idx = _columns_holding(X, complex, "c")
+        if complex_idx:  # a value problem, as in scikit-learn: ValueError
+            raise ValueError(
+                f"`X` must be real. Complex data not supported: columns {head(complex_idx)} "
+                f"(0-based) of the {X.dtype} array hold complex numbers. Take the real part or "
+                "the modulus explicitly."
+            )
+        bad_idx = _columns_holding(X, (str, bytes), "US")
         if bad_idx:
             raise TypeError(
                 f"`X` must contain only numeric features; columns {head(bad_idx)} (0-based) of "
-                f"the {X.dtype} array hold strings or complex numbers. Convert them to float "
-                "explicitly, or encode or embed them first."
+                f"the {X.dtype} array hold strings. Convert them to float explicitly, or encode "
+                "or embed them first."
             )
         shape = X.shape
     if shape is not None:
         if shape[0] == 0 and not allow_empty:
             raise ValueError(f"`X` must have at least 1 row; got 0 (shape {shape}).")
         if shape[1] == 0:
-            raise ValueError(f"`X` must have at least 1 column; got 0 (shape {shape}).")
+            raise ValueError(
+                f"`X` must have at least 1 column; got 0 feature(s) (shape={shape}) while a "
+                "minimum of 1 is required."
+            )
     if fast_dtype is not None:
         return _check_finite(X.to_numpy(dtype=fast_dtype), columns)
     try:
@@ -167,14 +179,18 @@ def head(items: list, limit: int = 10) -> str:
     return f"{items[:limit]!r} and {len(items) - limit} more"
 
 
-def _non_numeric_columns(X: np.ndarray) -> list[int]:
-    """0-based indices of the columns of a 2-D array that hold strings, bytes or complex numbers."""
-    if X.dtype.kind in "USc":
+def _columns_holding(X: np.ndarray, types, kinds: str) -> list[int]:
+    """0-based indices of the columns of ``X`` of a dtype kind in ``kinds`` or holding ``types``.
+
+    An array of such a kind has all its columns listed; an object array those holding at least
+    one instance of ``types``.
+    """
+    if X.dtype.kind in kinds:
         return list(range(X.shape[1]))
     if X.dtype.kind != "O":
         return []
-    text = np.frompyfunc(lambda v: isinstance(v, (str, bytes, complex)), 1, 1)(X).astype(bool)
-    return np.flatnonzero(text.any(axis=0)).tolist()
+    found = np.frompyfunc(lambda v: isinstance(v, types), 1, 1)(X).astype(bool)
+    return np.flatnonzero(found.any(axis=0)).tolist()
 
 
 def _check_column_order(estimator, columns: list) -> None:
@@ -224,12 +240,23 @@ def check_aligned(X, other, name: str) -> None:
 def check_labels(y, *, n_rows: int) -> np.ndarray:
     """Return ``y`` as a finite 1-D ``float64`` copy of length ``n_rows``.
 
-    A column vector of shape ``(n_rows, 1)`` is accepted and flattened. Booleans, strings,
-    complex numbers and object arrays are refused (``TypeError``), as are other shapes, a length
+    A column vector of shape ``(n_rows, 1)`` is accepted and flattened. Booleans, strings and
+    object arrays are refused (``TypeError``), as are complex labels, other shapes, a length
     other than ``n_rows`` and NaN or infinite labels (``ValueError``); every message names ``y``.
     """
-    if np.iscomplexobj(y):
-        raise TypeError(f"`y` must be numeric labels; got complex dtype {np.asarray(y).dtype}.")
+    if y is None:
+        raise ValueError(
+            "`y` must be the labels of the rows of `X`; got None (the router requires y to be "
+            "passed, but the target y is None)."
+        )
+    try:
+        kind = np.asarray(y).dtype.kind
+    except (ValueError, TypeError) as exc:  # ragged or otherwise not array-like
+        raise ValueError(f"`y` must be a 1-D array of labels: {exc}") from None
+    if kind == "c":
+        raise ValueError(
+            f"`y` must be real labels. Complex data not supported: got dtype {np.asarray(y).dtype}."
+        )
     try:
         y_arr = column_or_1d(check_array(y, ensure_2d=False, dtype=None, ensure_all_finite=False))
     except (ValueError, TypeError) as exc:
@@ -238,7 +265,9 @@ def check_labels(y, *, n_rows: int) -> np.ndarray:
         raise TypeError(f"`y` must be numeric labels; got dtype {y_arr.dtype}.")
     y_arr = np.array(y_arr, dtype=np.float64)
     if y_arr.shape[0] != n_rows:
-        raise ValueError(f"`X` and `y` must have the same number of rows; got {n_rows} and {y_arr.shape[0]}.")
+        raise ValueError(
+            f"`X` and `y` must have the same number of rows; got {n_rows} and {y_arr.shape[0]}."
+        )
     nonfinite = _count_nonfinite(y_arr)
     if nonfinite:
         raise ValueError(f"`y` must be finite; got {nonfinite} NaN or infinite labels.")
@@ -261,7 +290,9 @@ def check_gold_mask(gold, *, n_rows: int, min_each: int = 2) -> np.ndarray:
         gold = gold.to_numpy(dtype=bool)
     gold_arr = np.asarray(gold)
     if gold_arr.ndim != 1:
-        raise ValueError(f"`gold` must be a 1-D boolean mask; got an array of shape {gold_arr.shape}.")
+        raise ValueError(
+            f"`gold` must be a 1-D boolean mask; got an array of shape {gold_arr.shape}."
+        )
     if gold_arr.dtype != np.bool_:
         raise TypeError(
             "`gold` must be a boolean mask (True = gold-standard row); got dtype "
@@ -269,7 +300,8 @@ def check_gold_mask(gold, *, n_rows: int, min_each: int = 2) -> np.ndarray:
         )
     if gold_arr.shape[0] != n_rows:
         raise ValueError(
-            f"`X` and `gold` must have the same number of rows; got {n_rows} and {gold_arr.shape[0]}."
+            f"`X` and `gold` must have the same number of rows; got {n_rows} and "
+            f"{gold_arr.shape[0]}."
         )
     n_gold = int(gold_arr.sum())
     n_pref = n_rows - n_gold

@@ -25,13 +25,13 @@ BASELINES = (GoldOnlyRouter, PreferenceOnlyRouter, PooledRouter, MeanShiftRouter
 ROUTERS = (*BASELINES, MetaRouter)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def make_data(n_samples: int, n_features: int, *, seed: int = 0, **kwargs):
     """``make_routing_data`` cached by its arguments (the dataset is immutable)."""
     return make_routing_data(n_samples, n_features, random_state=seed, **kwargs)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def make_split(
     n_samples: int,
     n_features: int,

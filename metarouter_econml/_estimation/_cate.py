@@ -32,7 +32,7 @@ LEARNERS = ("r", "dr", "causal_forest", "forest_dr")
 
 
 def make_folds(cv, n_gold: int, random_state: int, n_preference: int | None = None):
-    """Return a seeded, shuffled ``StratifiedKFold`` with no more splits than either source has rows.
+    """Return a seeded, shuffled ``StratifiedKFold`` with no more splits than a source has rows.
 
     Stratification on the gold flag needs at least one row of each source per fold; with fewer
     gold (or preference) rows than ``cv``, the number of folds drops to that count, with a warning.
@@ -92,7 +92,9 @@ def build_cate_estimator(
         return ForestDRLearner(
             **models, min_propensity=min_propensity, n_estimators=200, n_jobs=1, **common
         )
-    raise ValueError(f"`learner` must be one of {LEARNERS + ('auto',)} or an EconML estimator; got {learner!r}.")
+    raise ValueError(
+        f"`learner` must be one of {LEARNERS + ('auto',)} or an EconML estimator; got {learner!r}."
+    )
 
 
 def fit_cate_estimator(estimator, y: np.ndarray, gold: np.ndarray, X: np.ndarray):
@@ -118,7 +120,7 @@ def out_of_fold_propensity(estimator, X: np.ndarray, gold: np.ndarray, folds) ->
     splits = list(folds.split(X, gold.astype(np.int64)))
     if len(splits) != len(fold_models[0]):
         return None
-    for (_, test), model in zip(splits, fold_models[0]):
+    for (_, test), model in zip(splits, fold_models[0], strict=True):
         propensity[test] = model.predict_proba(X[test])[:, 1]
     return propensity
 

@@ -33,7 +33,9 @@ LEARNER_MODELS = {
 MODEL_PARAMS = ("model_y", "model_t", "model_propensity", "model_regression", "model_final")
 
 
-def lightgbm_regressor(random_state: int, *, n_estimators: int, learning_rate: float, n_jobs: int = 1):
+def lightgbm_regressor(
+    random_state: int, *, n_estimators: int, learning_rate: float, n_jobs: int = 1
+):
     """The small LightGBM regressor behind the default outcome and router models.
 
     ``deterministic=True`` with a fixed (column-wise) histogram layout makes the fitted trees the
@@ -87,7 +89,11 @@ def default_models(learner: str, random_state: int, n_jobs: int = 1) -> dict:
 
 def check_learner_models(learner: str, given: dict) -> None:
     """Refuse model parameters that the chosen learner would ignore."""
-    unused = [name for name, value in given.items() if value is not None and name not in LEARNER_MODELS[learner]]
+    unused = [
+        name
+        for name, value in given.items()
+        if value is not None and name not in LEARNER_MODELS[learner]
+    ]
     if unused:
         raise ValueError(
             f"{unused} cannot be used with learner={learner!r}, which takes only "

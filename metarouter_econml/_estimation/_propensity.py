@@ -62,7 +62,9 @@ def propensity_bounds(base_rate: float, factor: float = 10.0) -> tuple[float, fl
     return base_rate / factor, min(1.0, 1 - (1 - base_rate) / factor)
 
 
-def check_extreme_propensity(propensity: np.ndarray, gold: np.ndarray, *, min_propensity: float) -> dict:
+def check_extreme_propensity(
+    propensity: np.ndarray, gold: np.ndarray, *, min_propensity: float
+) -> dict:
     """Summarise the cross-fitted propensities and warn, with numbers, when many are extreme.
 
     Extremity is judged relative to the base rate ``n_gold / n``: a gold share of 2 % is by design,
@@ -85,7 +87,8 @@ def check_extreme_propensity(propensity: np.ndarray, gold: np.ndarray, *, min_pr
     if share > 0.05:
         warnings.warn(
             f"{n_low + n_high} of {propensity.size} rows ({share:.1%}) have extreme cross-fitted "
-            f"propensities P(gold | x) (below {low:.4f} or above {high:.4f}, i.e. 10x away from the "
+            f"propensities P(gold | x) (below {low:.4f} or above {high:.4f}, i.e. 10x away from "
+            "the "
             f"gold base rate {base_rate:.4f}; range {summary['min']:.2e} to {summary['max']:.3f}). "
             "Gold and preference queries may not overlap there, so the bias estimate extrapolates. "
             "Collect gold labels on those queries, or restrict the router to the overlap region.",

@@ -62,14 +62,19 @@ def gold_scale_factor(gold_labels: np.ndarray, preference_labels: np.ndarray, me
             with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
                 scale = _wasserstein_scale(gold_labels, preference_labels)
             return _finite_scale(scale, method)
-        raise ValueError(f"`gold_scale` must be one of {GOLD_SCALES} or a positive float; got {method!r}.")
+        raise ValueError(
+            f"`gold_scale` must be one of {GOLD_SCALES} or a positive float; got {method!r}."
+        )
     if isinstance(method, Real) and not isinstance(method, bool):
         value = float(method)
         if not (np.isfinite(value) and value > 0):
-            raise ValueError(f"`gold_scale` as a number must be finite and positive; got {method!r}.")
+            raise ValueError(
+                f"`gold_scale` as a number must be finite and positive; got {method!r}."
+            )
         return value
     raise TypeError(
-        f"`gold_scale` must be one of {GOLD_SCALES} or a positive float; got {type(method).__name__}."
+        f"`gold_scale` must be one of {GOLD_SCALES} or a positive float; got "
+        f"{type(method).__name__}."
     )
 
 
@@ -104,6 +109,7 @@ def _wasserstein_scale(gold_labels: np.ndarray, preference_labels: np.ndarray) -
     if not (denom > 0 and numer > 0):
         raise ValueError(
             "`gold_scale='wasserstein'` has no positive minimiser for these labels "
-            f"(int Q_G Q_P = {numer:.4g}, int Q_G^2 = {denom:.4g}); use `gold_scale='variance'` or a float."
+            f"(int Q_G Q_P = {numer:.4g}, int Q_G^2 = {denom:.4g}); use "
+            "`gold_scale='variance'` or a float."
         )
     return numer / denom

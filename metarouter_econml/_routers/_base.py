@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
+from sklearn.utils import RegressorTags
 from sklearn.utils.validation import check_is_fitted
 
 from .._estimation import GOLD_SCALES, default_router_model, gold_scale_factor
@@ -36,6 +37,7 @@ from .._validation import (
 
 __all__ = ["BaseRouter"]
 
+_MIN_ROWS = 4  # two rows of each source
 _BASE_RULES = {
     "router_model": nullable(Estimator(("fit", "predict"), kind="a regressor")),
     "gold_scale": AnyOf((Options(GOLD_SCALES), Real(0, low_open=True))),
@@ -47,7 +49,19 @@ _BASE_RULES = {
 
 
 class BaseRouter(BaseEstimator):
-    """Shared fitting, prediction and routing; subclasses define the training labels."""
+    """Shared fitting, prediction and routing; subclasses define the training labels.
+
+    Routers are regressors of ``psi`` (tags say so: ``estimator_type="regressor"``, ``y``
+    required). Their :meth:`score` is the R^2 on the gold-standard rows only, on the gold scale
+    (a score against every ``y`` would mix two label scales). ``fit`` and ``score`` request
+    ``gold`` by default under scikit-learn's metadata routing, so ``cross_val_score(router, X,
+    y, params={"gold": gold})`` and ``GridSearchCV`` pass the mask on without
+    ``set_fit_request``/``set_score_request``.
+    """
+
+    # Metadata routing: `gold` is not optional, so it is requested by default.
+    __metadata_request__fit = {"gold": True}
+    __metadata_request__score = {"gold": True}
 
     def __init__(
         self,
@@ -86,6 +100,11 @@ class BaseRouter(BaseEstimator):
         """
         params = check_params(self, self._parameter_rules())
         X_arr = check_features(self, X, reset=True)
+        if X_arr.shape[0] < _MIN_ROWS:
+            raise ValueError(
+                f"`X` must have at least {_MIN_ROWS} rows (2 gold-standard and 2 "
+                f"preference-based); got n_samples = {X_arr.shape[0]}."
+            )
         y_arr = check_labels(y, n_rows=X_arr.shape[0])
         gold_arr = check_gold_mask(gold, n_rows=X_arr.shape[0])
         check_aligned(X, y, "y")
@@ -102,6 +121,13 @@ class BaseRouter(BaseEstimator):
             model = clone(self.router_model)
         self.router_model_ = model.fit(X_arr[rows], target)
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "regressor"
+        tags.target_tags.required = True
+        tags.regressor_tags = RegressorTags()
+        return tags
 
     @classmethod
     def _parameter_rules(cls) -> dict:
@@ -162,8 +188,39 @@ class BaseRouter(BaseEstimator):
         weight = check_cost_weight(cost_weight)
         return self.predict(X) > weight * self._cost_gap()
 
+    def score(self, X, y, *, gold) -> float:
+        """R^2 of ``predict(X)`` against the gold-standard labels of ``y`` (gold rows only).
+
+        Preference-based rows are ignored: their labels are on another scale and biased. The
+        gold labels are used as given (the gold scale, as ``predict`` returns).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Labels; only those of gold rows are read.
+        gold : array-like of bool, shape (n_samples,)
+            True for gold-standard rows; at least 2 are needed.
+
+        Returns
+        -------
+        float
+            The coefficient of determination on the gold rows.
+        """
+        from sklearn.metrics import r2_score
+
+        predictions = self.predict(X)
+        y_arr = check_labels(y, n_rows=predictions.shape[0])
+        gold_arr = check_gold_mask(gold, n_rows=predictions.shape[0], min_each=0)
+        if gold_arr.sum() < 2:
+            raise ValueError(
+                "`gold` must mark at least 2 gold-standard rows to score on; got "
+                f"{int(gold_arr.sum())}."
+            )
+        return float(r2_score(y_arr[gold_arr], predictions[gold_arr]))
+
     def threshold_for_ratio(self, X, ratio: float) -> float:
-        """The ``cost_weight`` at which ``route(X, cost_weight)`` sends ``floor(ratio * n)`` queries to the primary.
+        """The ``cost_weight`` at which ``route`` sends ``floor(ratio * n)`` queries to the primary.
 
         This is the RouteLLM-style calibration: pick the share of traffic the budget allows and read
         off the cost weight. The threshold is placed midway between the last query sent and the
@@ -209,7 +266,8 @@ class BaseRouter(BaseEstimator):
             if ordered[k - 1] == ordered[k]:
                 sent = int(np.sum(predictions > threshold))
                 warnings.warn(
-                    f"Predictions tie at the cut-off for ratio={ratio}: the returned weight sends {sent} "
+                    f"Predictions tie at the cut-off for ratio={ratio}: the returned weight sends "
+                    f"{sent} "
                     f"of {n} queries instead of {k}.",
                     UserWarning,
                     stacklevel=2,
@@ -239,5 +297,3 @@ class BaseRouter(BaseEstimator):
             a custom ``router_model``), or a CATE estimator whose final model cannot be saved.
         """
         save_router(self, path)
-
-

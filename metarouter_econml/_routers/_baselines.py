@@ -54,8 +54,10 @@ class GoldOnlyRouter(BaseRouter):
     --------
     >>> from metarouter_econml import GoldOnlyRouter
     >>> from metarouter_econml.datasets import make_routing_data
-    >>> split = make_routing_data(1000, 10, random_state=0).split(n_test=200, n_gold=100, random_state=0)
-    >>> router = GoldOnlyRouter(random_state=0).fit(split.X_train, split.y_train, gold=split.gold_train)
+    >>> data = make_routing_data(1000, 10, random_state=0)
+    >>> split = data.split(n_test=200, n_gold=100, random_state=0)
+    >>> router = GoldOnlyRouter(random_state=0)
+    >>> router = router.fit(split.X_train, split.y_train, gold=split.gold_train)
     >>> router.predict(split.X_test).shape
     (200,)
     """
@@ -98,7 +100,8 @@ class PooledRouter(BaseRouter):
 class MeanShiftRouter(BaseRouter):
     """Baseline that shifts every PB label by the global mean difference, then pools.
 
-    The shift is ``mean(c * r over GS rows) - mean(y over PB rows)``, stored in ``shift_``: the right
+    The shift is ``mean(c * r over GS rows) - mean(y over PB rows)``, stored in ``shift_``: the
+    right
     correction when the bias is the same for every query, and no better than pooling when it is not.
 
     Parameters

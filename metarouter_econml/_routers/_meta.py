@@ -1,4 +1,4 @@
-"""The Meta-Router: debias preference labels with EconML's estimate of the judge's bias, then route."""
+"""The Meta-Router: debias preference labels with EconML's estimate of the judge's bias."""
 
 from __future__ import annotations
 
@@ -77,52 +77,31 @@ _OVERLAP_ATTRIBUTES = (
 
 
 class MetaRouter(BaseRouter):
-    """Meta-Router: debias preference labels with a CATE estimate of the evaluation bias, then route.
+    """Meta-Router: debias preference labels with a CATE estimate of the judge's bias, then route.
 
     The evaluation source is the treatment (``T = 1`` for gold-standard rows, ``0`` for
     preference-based rows) and the bias ``Delta(x) = E[Y | T=1, x] - E[Y | T=0, x]`` is its
-    conditional average treatment effect, estimated by EconML with cross-fitting (Zhang, Xie, Yang,
-    Wu, "Meta-Router", arXiv 2509.25535). ``fit`` then
+    conditional average treatment effect, estimated by EconML with cross-fitting (Zhang, Xie,
+    Yang, Wu, "Meta-Router", arXiv 2509.25535). ``fit``
 
     1. rescales GS labels onto the PB scale (``scale_``, see ``gold_scale``);
     2. fits the EconML estimator on the pooled rows (``cate_estimator_``);
-    3. debiases PB labels ``y' = y + Delta_hat(x)`` and fits ``router_model`` on the GS rows plus the
-       debiased PB rows;
+    3. debiases PB labels ``y' = y + Delta_hat(x)`` and fits ``router_model`` on the GS rows
+       plus the debiased PB rows;
     4. reports predictions on the GS scale for cost-aware routing.
 
-    **Positivity violations (the truncated Meta-Router).** The bias is identified only where both
-    sources label queries (``0 < P(gold | x) < 1``). Where no GS label was ever collected, the CATE
-    model extrapolates (the default ridge continues a linear trend fitted elsewhere), and the
-    "debiased" labels there can be worse than the raw ones. ``overlap="trim"`` is the truncated
-    Meta-Router that the paper leaves to future work. ``fit`` then
-
-    a. computes cross-fitted propensities ``P(gold | x)`` of all training rows with
-       ``model_overlap`` on the same stratified folds as the CATE fit, before that fit (so the
-       CATE estimator is fitted once; the extra cost is ``cv`` fits of a small classifier);
-    b. defines the overlap region as the rows with ``P(gold | x) >= t * base_rate``
-       (``base_rate = n_gold / n``, ``t = overlap_threshold``; by default ``base_rate / 10``, the
-       yardstick of the extreme-propensity warning);
-    c. fits the CATE estimator on the GS rows plus the PB rows inside the region only, and
-       debiases only the PB rows inside;
-    d. treats the PB rows outside by ``overlap_fallback``: ``"pooled"`` keeps them with their raw
-       labels (the bias cannot be estimated there, so none is corrected: pooled behaviour),
-       ``"gold_only"`` drops them (the router extrapolates from the GS and in-region rows).
-
-    GS rows are always kept. New queries are predicted by the same ``router_model_`` whether they
-    fall inside or outside the region; ``in_overlap(X)`` says which ones are inside. The region
-    comes from its own classifier (``model_overlap``), not from the CATE's propensity model: that
-    penalised logistic regression is smooth by design and cannot drop to ~0 past the edge of the
-    GS rows' support (see :func:`metarouter_econml._estimation.default_overlap_model` for the numbers).
-    Under such a violation the extreme-propensity warning of the default router stays silent for
-    the same reason.
-
-    Which variant routes best depends on the judge outside the region, which the data cannot
-    tell (``benchmarks/truncated_router.py``, 10 splits of 5,000 queries): when the judge is
-    biased only where GS labels were collected (``make_routing_data(bias="regional")``),
-    ``"trim"`` with the ``"pooled"`` fallback ranked the uncovered queries better than the
-    default in 10 of 10 splits; when the bias is one global linear trend (``"heterogeneous"``),
-    the default's extrapolation is right, the raw labels outside are badly biased, the
-    ``"pooled"`` fallback lost to the default in 10 of 10 splits and ``"gold_only"`` was best.
+    **Positivity and the truncated Meta-Router.** The bias is identified only where both
+    sources label queries (``0 < P(gold | x) < 1``); elsewhere the CATE model extrapolates.
+    With ``overlap="trim"``, ``fit`` first cross-fits ``P(gold | x)`` of every training row with
+    ``model_overlap`` on the CATE's folds, keeps as the overlap region the rows with
+    ``P(gold | x) >= overlap_threshold * base_rate`` (``base_rate = n_gold / n``), fits the CATE
+    estimator on the GS rows plus the PB rows inside, debiases only those, and treats the PB
+    rows outside by ``overlap_fallback``: ``"pooled"`` keeps their raw labels, ``"gold_only"``
+    drops them. GS rows are always kept; ``in_overlap(X)`` says which new queries are inside.
+    The region has its own classifier because the CATE's propensity model (a penalised logistic
+    regression) is smooth by design and cannot drop to ~0 past the edge of the GS rows'
+    support. Which fallback routes best depends on the judge where no GS label exists, which
+    the data cannot tell; ``benchmarks/RESULTS.md`` compares them.
 
     Parameters
     ----------
@@ -132,10 +111,12 @@ class MetaRouter(BaseRouter):
         ``"forest_dr"`` ``econml.dr.ForestDRLearner``. ``"auto"`` chooses among the R- and
         DR-learners, mean-shift and pooling by cross-validation on the gold rows only, and keeps a
         CATE learner only when it beats the better baseline by more than one standard error (see
-        ``auto_scores_`` and ``auto_reason_``). An unfitted EconML estimator taking ``fit(Y, T, X=...)`` is used as given.
+        ``auto_scores_`` and ``auto_reason_``). An unfitted EconML estimator taking
+        ``fit(Y, T, X=...)`` is used as given.
     gold_scale : {"variance", "wasserstein", "none"} or float, default="variance"
         ``"variance"``: ``c = sd(PB) / sd(GS)``; ``"wasserstein"``: the ``c`` minimising the
-        2-Wasserstein distance between ``c * GS`` and ``PB``; ``"none"``: ``c = 1``; a float: that c.
+        2-Wasserstein distance between ``c * GS`` and ``PB``; ``"none"``: ``c = 1``; a float:
+        that ``c``.
     model_y, model_t : estimators, default=None
         Outcome and propensity nuisance models of the R-learner family (EconML's names).
     model_propensity, model_regression : estimators, default=None
@@ -147,9 +128,9 @@ class MetaRouter(BaseRouter):
     router_model : regressor, default=None
         Final regressor for ``psi``; None means a small LightGBM model shared with the baselines.
     cv : int, default=3
-        Number of cross-fitting folds, stratified on the gold flag (3 routed as well as 5 in the
-        benchmark at two thirds of the time). ``fit`` warns with fewer than 20 gold-standard rows
-        (a noisy bias estimate) and uses fewer folds when there are fewer gold rows than ``cv``.
+        Number of cross-fitting folds, stratified on the gold flag (why 3:
+        ``benchmarks/RESULTS.md``). ``fit`` warns with fewer than 20 gold-standard rows (a noisy
+        bias estimate) and uses fewer folds when there are fewer gold rows than ``cv``.
     min_propensity : float, default=0.01
         Propensity floor of the DR learners (inverse weights are capped at ``1 / min_propensity``).
     overlap : {"none", "trim"}, default="none"
@@ -177,15 +158,14 @@ class MetaRouter(BaseRouter):
         Threads of the default LightGBM models (outcome nuisances, ``router_model``,
         ``model_overlap``) when fitting and predicting; None means 1, -1 all cores. Results are
         the same for every value (LightGBM runs with ``deterministic=True`` and a fixed histogram
-        layout); on 100,000+ rows and for batch routing 2 threads are faster
-        (``benchmarks/RESULTS.md`` §6-7). Models you pass keep their own settings.
+        layout): threads change speed only. Models you pass keep their own settings.
     use_ray : bool, default=False
         Run EconML's cross-fitting folds as Ray tasks (EconML's own ``use_ray``); needs the
         ``[ray]`` extra. EconML starts a local Ray instance when none is running; to use a cluster,
         call ``ray.init(address=...)`` before ``fit``. Only the CATE estimator's folds are
         distributed (not the candidate fits of ``learner="auto"`` nor ``model_overlap``). The same
-        ``random_state`` gives the same router with and without Ray. On one small machine Ray only
-        adds start-up and transfer overhead; it pays off on a cluster with large folds.
+        ``random_state`` gives the same router with and without Ray, which is for clusters:
+        on one machine it adds start-up and transfer overhead.
     random_state : int, RandomState or None, default=None
         Seed for folds and every model; the same seed gives the same router.
 
@@ -331,7 +311,9 @@ class MetaRouter(BaseRouter):
         for name in _OVERLAP_ATTRIBUTES:
             setattr(self, name, None)
         if learner in AUTO_BASELINES:  # what "auto" falls back to when no CATE learner validated
-            self.shift_, target = (0.0, y_pb) if learner == "pooled" else mean_shift_labels(y_pb, gold)
+            self.shift_, target = (
+                (0.0, y_pb) if learner == "pooled" else mean_shift_labels(y_pb, gold)
+            )
             return slice(None), target
         if not trim:
             self.cate_estimator_ = self._fit_cate(learner, X, y_pb, gold, seed, params, use_ray)
@@ -355,7 +337,7 @@ class MetaRouter(BaseRouter):
         return slice(None), target
 
     def _overlap_settings(self, params) -> tuple[bool, float | None]:
-        """Whether to trim, and the relative threshold (None: the default); refuse unused options."""
+        """Whether to trim and the relative threshold (None: default); refuse unused options."""
         if params["overlap"] == "none":
             given = {
                 name: value
@@ -414,7 +396,7 @@ class MetaRouter(BaseRouter):
         return inside
 
     def _unfitted_cate(self, learner, n_gold: int, n_preference: int, seed: int, use_ray=False):
-        """This router's EconML estimator for ``learner``, unfitted, and its folds."""
+        """Build the router's EconML estimator for ``learner``, unfitted, and its folds."""
         return cate_estimator_for(
             learner,
             self._given_models(),
@@ -440,13 +422,14 @@ class MetaRouter(BaseRouter):
         return estimator
 
     def _check_use_ray(self, learner, use_ray: bool) -> bool:
-        """With ``use_ray=True``, check that Ray applies and can be imported before EconML needs it."""
+        """With ``use_ray=True``, check that Ray applies and imports before EconML needs it."""
         if not use_ray:
             return False
         if not isinstance(learner, str):
             raise ValueError(
-                "`use_ray=True` applies to the built-in learners; for an EconML estimator passed as "
-                f"`learner` ({type(learner).__name__}), set `use_ray=True` on that estimator instead."
+                "`use_ray=True` applies to the built-in learners; for an EconML estimator passed "
+                f"as `learner` ({type(learner).__name__}), set `use_ray=True` on that estimator "
+                "instead."
             )
         import_ray("MetaRouter(use_ray=True)")
         return True
