@@ -28,7 +28,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["drop_final_normalize", "import_dowhy_quietly", "read_csv_exact", "sentence_embedding_dimension"]
+__all__ = [
+    "drop_final_normalize",
+    "import_dowhy_quietly",
+    "read_csv_exact",
+    "sentence_embedding_dimension",
+]
 
 
 def import_dowhy_quietly() -> None:
@@ -54,7 +59,8 @@ def read_csv_exact(path, **kwargs):
     Examples
     --------
     >>> import io
-    >>> float(read_csv_exact(io.StringIO("a\n0.1234567890123456789")).loc[0, "a"]) == 0.1234567890123456789
+    >>> frame = read_csv_exact(io.StringIO("a\n0.1234567890123456789"))
+    >>> float(frame.loc[0, "a"]) == 0.1234567890123456789
     True
     """
     import pandas as pd

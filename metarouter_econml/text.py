@@ -17,8 +17,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from numbers import Integral
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import drop_final_normalize, sentence_embedding_dimension
+from ._validation import Bool, Int, check_params
 
 __all__ = ["SentenceEmbedder"]
 
@@ -44,9 +45,10 @@ def _import_extra(*, packaged_model: bool):
     the directory returned is then its ``get_model_path()``, else None.
     """
     missing = []
-    SentenceTransformer = model_dir = None
+    model_dir = None
+    transformer_class: Any = None
     try:
-        from sentence_transformers import SentenceTransformer
+        from sentence_transformers import SentenceTransformer as transformer_class
     except ImportError as err:
         missing.append(("sentence-transformers", err))
     if packaged_model:
@@ -68,7 +70,7 @@ def _import_extra(*, packaged_model: bool):
             f"`SentenceEmbedder` needs {names} from the optional `text` extra, which could not "
             f"be imported ({details}); {_INSTALL_HINT}."
         ) from missing[0][1]
-    return SentenceTransformer, model_dir
+    return transformer_class, model_dir
 
 
 def _check_texts(X) -> tuple[list[str], int]:
@@ -261,12 +263,7 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         return self
 
     def _check_params(self):
-        size = self.batch_size
-        if isinstance(size, bool) or not isinstance(size, Integral) or size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer; got {size!r}.")
-        for name in ("normalize", "cache"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(f"`{name}` must be a bool; got {getattr(self, name)!r}.")
+        check_params(self, {"batch_size": Int(low=1), "normalize": Bool(), "cache": Bool()})
 
     def _set_input_attributes(self, X, n_columns: int):
         for name in ("n_features_in_", "feature_names_in_"):

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from conftest import BASELINES, ROUTERS, make_split
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -40,10 +41,7 @@ from metarouter_econml import (
 )
 from metarouter_econml._estimation import gold_scale_factor
 from metarouter_econml._validation import check_features, check_gold_mask, check_labels
-from metarouter_econml.datasets import make_routing_data
 
-ROUTERS = [GoldOnlyRouter, PreferenceOnlyRouter, PooledRouter, MeanShiftRouter, MetaRouter]
-BASELINES = ROUTERS[:-1]
 PACKAGE_DIR = Path(metarouter_econml.__file__).resolve().parent
 # derandomize: the same examples on every run, so CI is deterministic (and no example database)
 FAST_HYPOTHESIS = settings(max_examples=50, deadline=None, derandomize=True, database=None)
@@ -56,8 +54,7 @@ N_TRAIN, N_GOLD, N_TEST = 300, 40, 100  # 260 preference-based (PB) rows; featur
 
 @pytest.fixture(scope="module")
 def split():
-    data = make_routing_data(N_TRAIN + N_TEST, 6, random_state=0)  # 6 is the generator's minimum
-    return data.split(n_test=N_TEST, n_gold=N_GOLD, random_state=0)
+    return make_split(N_TRAIN + N_TEST, 6, n_test=N_TEST, n_gold=N_GOLD)  # 6: the minimum
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Adapters, validation and gold rescaling (metarouter_econml._validation, metarouter_econml._estimation)."""
+"""Adapters and validation (``_validation``) and gold rescaling (``_estimation``)."""
 
 import numpy as np
 import pandas as pd
@@ -9,7 +9,7 @@ from metarouter_econml._validation import check_gold_mask, check_labels
 
 
 def _w2_squared(c, gold, pref, grid=200_000):
-    """2-Wasserstein distance squared between c*gold and pref via quantile functions on a fine grid."""
+    """Squared 2-Wasserstein distance of c*gold and pref, from quantiles on a fine grid."""
     u = (np.arange(grid) + 0.5) / grid
     qg = np.sort(gold)[np.minimum((u * gold.size).astype(int), gold.size - 1)]
     qp = np.sort(pref)[np.minimum((u * pref.size).astype(int), pref.size - 1)]
@@ -19,7 +19,9 @@ def _w2_squared(c, gold, pref, grid=200_000):
 def test_variance_scale_matches_definition():
     rng = np.random.default_rng(0)
     gold, pref = rng.normal(0.1, 0.7, 90), rng.normal(0.3, 2.1, 4000)
-    assert gold_scale_factor(gold, pref, "variance") == pytest.approx(pref.std(ddof=1) / gold.std(ddof=1), rel=1e-12)
+    assert gold_scale_factor(gold, pref, "variance") == pytest.approx(
+        pref.std(ddof=1) / gold.std(ddof=1), rel=1e-12
+    )
     scaled = gold * gold_scale_factor(gold, pref, "variance")
     assert scaled.std(ddof=1) == pytest.approx(pref.std(ddof=1), rel=1e-12)
 
@@ -71,12 +73,16 @@ def test_constant_gold_labels_cannot_be_variance_matched():
 
 def test_gold_mask_rules():
     assert check_gold_mask(np.array([True, False, True, False]), n_rows=4).dtype == bool
-    assert check_gold_mask(pd.Series([True, False, True, False], dtype="boolean"), n_rows=4).sum() == 2
+    assert (
+        check_gold_mask(pd.Series([True, False, True, False], dtype="boolean"), n_rows=4).sum() == 2
+    )
     with pytest.raises(TypeError, match=r"`gold` must be a boolean mask .* got dtype int64"):
         check_gold_mask(np.array([1, 0, 1, 0]), n_rows=4)
     with pytest.raises(TypeError, match=r"got dtype <U"):
         check_gold_mask(np.array(["gold", "pb", "gold", "pb"]), n_rows=4)
-    with pytest.raises(ValueError, match=r"`X` and `gold` must have the same number of rows; got 5 and 4"):
+    with pytest.raises(
+        ValueError, match=r"`X` and `gold` must have the same number of rows; got 5 and 4"
+    ):
         check_gold_mask(np.array([True, False, True, False]), n_rows=5)
     with pytest.raises(ValueError, match=r"at least 2 gold-standard rows; got 1"):
         check_gold_mask(np.array([True, False, False, False]), n_rows=4)
@@ -92,7 +98,9 @@ def test_label_rules():
     np.testing.assert_array_equal(check_labels([1, 2, 3], n_rows=3), [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match=r"`y` must be finite; got 1 NaN"):
         check_labels([1.0, np.nan, 3.0], n_rows=3)
-    with pytest.raises(ValueError, match=r"`X` and `y` must have the same number of rows; got 4 and 3"):
+    with pytest.raises(
+        ValueError, match=r"`X` and `y` must have the same number of rows; got 4 and 3"
+    ):
         check_labels([1.0, 2.0, 3.0], n_rows=4)
     with pytest.raises(TypeError, match=r"`y` must be numeric labels; got dtype"):
         check_labels(["a", "b"], n_rows=2)

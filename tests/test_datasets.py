@@ -198,8 +198,8 @@ def test_constant_and_none_bias_keep_the_ranking():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"n_samples": 9}, ValueError, r"`n_samples` must be at least 10; got 9\."),
-        ({"n_features": 5}, ValueError, r"`n_features` must be at least 6; got 5\."),
+        ({"n_samples": 9}, ValueError, r"`n_samples` must be an int >= 10; got 9\."),
+        ({"n_features": 5}, ValueError, r"`n_features` must be an int >= 6; got 5\."),
         ({"n_samples": 100.0}, TypeError, r"`n_samples` must be an int; got float"),
         ({"n_features": True}, TypeError, r"`n_features` must be an int; got bool"),
         (
@@ -209,16 +209,16 @@ def test_constant_and_none_bias_keep_the_ranking():
             r"'none'\]; "
             r"got 'random'\.",
         ),
-        ({"gold_noise": -0.1}, ValueError, r"`gold_noise` must be finite and >= 0; got -0\.1\."),
+        ({"gold_noise": -0.1}, ValueError, r"`gold_noise` must be a finite number >= 0; got -0\.1\."),
         (
             {"preference_noise": np.inf},
             ValueError,
-            r"`preference_noise` must be finite and >= 0; got inf\.",
+            r"`preference_noise` must be a finite number >= 0; got inf\.",
         ),
         (
             {"preference_scale": 0.0},
             ValueError,
-            r"`preference_scale` must be finite and > 0; got 0\.0\.",
+            r"`preference_scale` must be a finite number > 0; got 0\.0\.",
         ),
         ({"preference_scale": "2"}, TypeError, r"`preference_scale` must be a real number"),
     ],
@@ -293,8 +293,8 @@ def test_split_smallest_allowed():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"n_test": 0, "n_gold": 5}, ValueError, r"`n_test` must be at least 1; got 0\."),
-        ({"n_test": 5, "n_gold": 1}, ValueError, r"`n_gold` must be at least 2; got 1\."),
+        ({"n_test": 0, "n_gold": 5}, ValueError, r"`n_test` must be an int >= 1; got 0\."),
+        ({"n_test": 5, "n_gold": 1}, ValueError, r"`n_gold` must be an int >= 2; got 1\."),
         ({"n_test": 5.0, "n_gold": 5}, TypeError, r"`n_test` must be an int; got float"),
         ({"n_test": 5, "n_gold": True}, TypeError, r"`n_gold` must be an int; got bool"),
         (

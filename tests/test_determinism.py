@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import make_split
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from metarouter_econml import MetaRouter, PooledRouter
@@ -101,7 +102,7 @@ def _fit(router, split):
 
 @pytest.fixture(scope="module")
 def split():
-    return make_routing_data(2000, 8, random_state=1).split(n_test=400, n_gold=150, random_state=1)
+    return make_split(2000, 8, n_test=400, n_gold=150, seed=1)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_split
 from sklearn.base import clone
 
 from metarouter_econml import MetaRouter
@@ -33,7 +34,7 @@ def local_ray():
 
 @pytest.fixture(scope="module")
 def split():
-    return make_routing_data(2000, 8, random_state=4).split(n_test=400, n_gold=150, random_state=4)
+    return make_split(2000, 8, n_test=400, n_gold=150, seed=4)
 
 
 def _fit(router, split):

@@ -6,16 +6,20 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROUTERS
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 import metarouter_econml
-from metarouter_econml import GoldOnlyRouter, MeanShiftRouter, MetaRouter, PooledRouter, PreferenceOnlyRouter
+from metarouter_econml import (
+    GoldOnlyRouter,
+    MeanShiftRouter,
+    MetaRouter,
+    PooledRouter,
+)
 from metarouter_econml.datasets import make_routing_data
 from metarouter_econml.evaluation import efficiency_gain_curve
-
-ROUTERS = [GoldOnlyRouter, PreferenceOnlyRouter, PooledRouter, MeanShiftRouter, MetaRouter]
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +31,21 @@ def small_split():
 @pytest.fixture(scope="module")
 def fitted_r(small_split):
     _, split = small_split
-    return MetaRouter(learner="r", random_state=0).fit(split.X_train, split.y_train, gold=split.gold_train)
+    return MetaRouter(learner="r", random_state=0).fit(
+        split.X_train, split.y_train, gold=split.gold_train
+    )
 
 
 def test_public_api_is_pinned():
     assert sorted(metarouter_econml.__all__) == sorted(
         [
-            "GoldOnlyRouter", "MeanShiftRouter", "MetaRouter", "PooledRouter",
-            "PreferenceOnlyRouter", "__version__", "load",
+            "GoldOnlyRouter",
+            "MeanShiftRouter",
+            "MetaRouter",
+            "PooledRouter",
+            "PreferenceOnlyRouter",
+            "__version__",
+            "load",
         ]
     )
 
@@ -80,7 +91,9 @@ def test_meta_router_fitted_attributes(fitted_r, small_split):
 def test_bias_estimate_is_what_debiases_the_labels(fitted_r, small_split):
     _, split = small_split
     X = split.X_train.to_numpy()
-    np.testing.assert_allclose(fitted_r.estimate_bias(split.X_train), np.ravel(fitted_r.cate_estimator_.effect(X)))
+    np.testing.assert_allclose(
+        fitted_r.estimate_bias(split.X_train), np.ravel(fitted_r.cate_estimator_.effect(X))
+    )
 
 
 @pytest.mark.parametrize("ratio", [0.0, 0.1, 0.25, 0.4, 0.5, 0.77, 1.0])
@@ -108,7 +121,9 @@ def test_threshold_for_ratio_warns_on_ties():
     y = np.where(np.arange(40) < 20, 1.0, 0.0) + np.tile([0.0, 0.01], 20)
     gold = np.tile([True, False], 20)
     router = PooledRouter(router_model=LinearRegression(), gold_scale="none").fit(X, y, gold=gold)
-    with pytest.warns(UserWarning, match=r"tie at the cut-off for ratio=0.25: the returned weight sends 0 of 40"):
+    with pytest.warns(
+        UserWarning, match=r"tie at the cut-off for ratio=0.25: the returned weight sends 0 of 40"
+    ):
         weight = router.threshold_for_ratio(X, 0.25)
     assert router.route(X, weight).sum() == 0
 
@@ -116,14 +131,22 @@ def test_threshold_for_ratio_warns_on_ties():
 def test_predictions_are_on_the_gold_scale(small_split):
     _, split = small_split
     kw = {"router_model": LinearRegression()}
-    unit = GoldOnlyRouter(gold_scale="none", **kw).fit(split.X_train, split.y_train, gold=split.gold_train)
-    scaled = GoldOnlyRouter(gold_scale=7.0, **kw).fit(split.X_train, split.y_train, gold=split.gold_train)
-    np.testing.assert_allclose(scaled.predict(split.X_test), unit.predict(split.X_test), rtol=1e-9, atol=1e-12)
+    unit = GoldOnlyRouter(gold_scale="none", **kw).fit(
+        split.X_train, split.y_train, gold=split.gold_train
+    )
+    scaled = GoldOnlyRouter(gold_scale=7.0, **kw).fit(
+        split.X_train, split.y_train, gold=split.gold_train
+    )
+    np.testing.assert_allclose(
+        scaled.predict(split.X_test), unit.predict(split.X_test), rtol=1e-9, atol=1e-12
+    )
 
 
 def test_mean_shift_is_the_global_mean_difference(small_split):
     _, split = small_split
-    router = MeanShiftRouter(random_state=0).fit(split.X_train, split.y_train, gold=split.gold_train)
+    router = MeanShiftRouter(random_state=0).fit(
+        split.X_train, split.y_train, gold=split.gold_train
+    )
     gold_mean = split.y_train[split.gold_train].mean() * router.scale_
     assert router.shift_ == pytest.approx(gold_mean - split.y_train[~split.gold_train].mean())
 
@@ -132,17 +155,23 @@ def test_mean_shift_is_the_global_mean_difference(small_split):
 def test_same_seed_same_router(small_split, learner):
     _, split = small_split
     fits = [
-        MetaRouter(learner=learner, random_state=11).fit(split.X_train, split.y_train, gold=split.gold_train)
+        MetaRouter(learner=learner, random_state=11).fit(
+            split.X_train, split.y_train, gold=split.gold_train
+        )
         for _ in range(2)
     ]
     np.testing.assert_array_equal(fits[0].predict(split.X_test), fits[1].predict(split.X_test))
-    np.testing.assert_array_equal(fits[0].estimate_bias(split.X_test), fits[1].estimate_bias(split.X_test))
-    other = MetaRouter(learner=learner, random_state=12).fit(split.X_train, split.y_train, gold=split.gold_train)
+    np.testing.assert_array_equal(
+        fits[0].estimate_bias(split.X_test), fits[1].estimate_bias(split.X_test)
+    )
+    other = MetaRouter(learner=learner, random_state=12).fit(
+        split.X_train, split.y_train, gold=split.gold_train
+    )
     assert not np.array_equal(other.predict(split.X_test), fits[0].predict(split.X_test))
 
 
 def _true_bias_on_pb_scale(data, router, index):
-    """E[c r | x] - E[y | x] for the generator: c psi - preference_scale (psi - delta), preference_scale=2."""
+    """E[c r | x] - E[y | x] for the generator: c psi - 2 (psi - delta) (preference_scale 2)."""
     psi, delta = data.psi[index], data.delta[index]
     return router.scale_ * psi - 2.0 * (psi - delta)
 
@@ -151,7 +180,9 @@ def _true_bias_on_pb_scale(data, router, index):
 def test_estimated_bias_tracks_the_true_bias(learner):
     data = make_routing_data(n_samples=3000, n_features=20, random_state=0)
     split = data.split(n_test=500, n_gold=150, random_state=1)
-    router = MetaRouter(learner=learner, random_state=0).fit(split.X_train, split.y_train, gold=split.gold_train)
+    router = MetaRouter(learner=learner, random_state=0).fit(
+        split.X_train, split.y_train, gold=split.gold_train
+    )
     truth = _true_bias_on_pb_scale(data, router, split.test_index)
     estimate = router.estimate_bias(split.X_test)
     assert np.corrcoef(estimate, truth)[0, 1] > 0.7
@@ -162,7 +193,9 @@ def test_estimated_bias_tracks_the_true_bias(learner):
 def test_forest_learners_recover_the_bias_direction(learner):
     data = make_routing_data(n_samples=2000, n_features=10, random_state=0)
     split = data.split(n_test=400, n_gold=150, random_state=1)
-    router = MetaRouter(learner=learner, random_state=0).fit(split.X_train, split.y_train, gold=split.gold_train)
+    router = MetaRouter(learner=learner, random_state=0).fit(
+        split.X_train, split.y_train, gold=split.gold_train
+    )
     truth = _true_bias_on_pb_scale(data, router, split.test_index)
     assert np.corrcoef(router.estimate_bias(split.X_test), truth)[0, 1] > 0.4
 
@@ -172,9 +205,14 @@ def test_econml_estimator_instance_is_used_as_given(small_split):
 
     _, split = small_split
     template = DRLearner(
-        model_propensity=LogisticRegression(), model_regression=LinearRegression(), model_final=LinearRegression(), cv=3
+        model_propensity=LogisticRegression(),
+        model_regression=LinearRegression(),
+        model_final=LinearRegression(),
+        cv=3,
     )
-    router = MetaRouter(learner=template, random_state=0).fit(split.X_train, split.y_train, gold=split.gold_train)
+    router = MetaRouter(learner=template, random_state=0).fit(
+        split.X_train, split.y_train, gold=split.gold_train
+    )
     assert isinstance(router.cate_estimator_, DRLearner)
     assert router.cate_estimator_ is not template
     assert router.learner_ == "DRLearner"
@@ -189,7 +227,10 @@ def test_meta_router_beats_pooling_on_heterogeneous_bias():
     for seed in range(5):
         split = data.split(n_test=500, n_gold=100, random_state=seed)
         aucs = {}
-        for name, router in (("meta", MetaRouter(random_state=seed)), ("pooled", PooledRouter(random_state=seed))):
+        for name, router in (
+            ("meta", MetaRouter(random_state=seed)),
+            ("pooled", PooledRouter(random_state=seed)),
+        ):
             router.fit(split.X_train, split.y_train, gold=split.gold_train)
             aucs[name] = efficiency_gain_curve(split.gain_test, router.predict(split.X_test)).auc
         diffs.append(aucs["meta"] - aucs["pooled"])
@@ -202,7 +243,9 @@ def test_meta_router_beats_pooling_on_heterogeneous_bias():
 def test_auto_records_its_choice_and_prefers_a_cate_learner_when_the_bias_is_heterogeneous():
     data = make_routing_data(n_samples=2500, n_features=10, random_state=0)
     split = data.split(n_test=300, n_gold=200, random_state=0)
-    router = MetaRouter(learner="auto", cv=3, random_state=0).fit(split.X_train, split.y_train, gold=split.gold_train)
+    router = MetaRouter(learner="auto", cv=3, random_state=0).fit(
+        split.X_train, split.y_train, gold=split.gold_train
+    )
     scores = router.auto_scores_
     assert set(scores.index) == {"r", "dr", "mean_shift", "pooled"}
     assert router.learner_ in {"r", "dr"}
@@ -217,7 +260,9 @@ def test_auto_falls_back_to_a_baseline_when_the_bias_estimate_does_not_validate(
     # no bias at all and few gold rows: no CATE learner is clearly better than pooling
     data = make_routing_data(n_samples=1200, n_features=6, bias="none", random_state=0)
     split = data.split(n_test=200, n_gold=60, random_state=0)
-    router = MetaRouter(learner="auto", cv=3, random_state=0).fit(split.X_train, split.y_train, gold=split.gold_train)
+    router = MetaRouter(learner="auto", cv=3, random_state=0).fit(
+        split.X_train, split.y_train, gold=split.gold_train
+    )
     assert router.learner_ in {"mean_shift", "pooled"}
     assert router.learner_ == router.auto_scores_.loc[["mean_shift", "pooled"], "mse"].idxmin()
     assert "did not validate" in router.auto_reason_
@@ -234,7 +279,9 @@ def test_extreme_propensities_warn_with_numbers():
     X = rng.normal(size=(3000, 4))
     gold = (X[:, 0] > 1.2) & (rng.random(3000) < 0.5)  # gold rows only where x0 > 1.2
     y = X[:, 1] + rng.normal(size=3000)
-    with pytest.warns(UserWarning, match=r"rows \(\d+\.\d%\) have extreme cross-fitted propensities"):
+    with pytest.warns(
+        UserWarning, match=r"rows \(\d+\.\d%\) have extreme cross-fitted propensities"
+    ):
         MetaRouter(learner="r", random_state=0).fit(X, y, gold=gold)
 
 
@@ -256,16 +303,46 @@ def _xy(n=60, d=3, seed=0):
 @pytest.mark.parametrize(
     ("mutate", "error", "match"),
     [
-        (lambda X, y, g: (np.where(np.arange(X.size).reshape(X.shape) == 4, np.nan, X), y, g), ValueError,
-         r"`X` must be finite; got 1 NaN or infinite values"),
-        (lambda X, y, g: (X, np.r_[y[:-1], np.inf], g), ValueError, r"`y` must be finite; got 1 NaN or infinite"),
-        (lambda X, y, g: (X, y[:-1], g), ValueError, r"`X` and `y` must have the same number of rows; got 60 and 59"),
-        (lambda X, y, g: (X, y, g[:-1]), ValueError, r"`X` and `gold` must have the same number of rows; got 60 and 59"),
-        (lambda X, y, g: (X, y, g.astype(int)), TypeError, r"`gold` must be a boolean mask .*got dtype int64"),
-        (lambda X, y, g: (X, y, np.arange(60) == 0), ValueError, r"at least 2 gold-standard rows; got 1"),
-        (lambda X, y, g: (X, y, np.arange(60) != 0), ValueError, r"at least 2 preference-based rows \(False\); got 1"),
-        (lambda X, y, g: (pd.DataFrame({"a": ["x"] * 60, "b": 1.0}), y, g), TypeError,
-         r"`X` must contain only numeric features; columns \['a'\] are not numeric"),
+        (
+            lambda X, y, g: (np.where(np.arange(X.size).reshape(X.shape) == 4, np.nan, X), y, g),
+            ValueError,
+            r"`X` must be finite; got 1 NaN or infinite values",
+        ),
+        (
+            lambda X, y, g: (X, np.r_[y[:-1], np.inf], g),
+            ValueError,
+            r"`y` must be finite; got 1 NaN or infinite",
+        ),
+        (
+            lambda X, y, g: (X, y[:-1], g),
+            ValueError,
+            r"`X` and `y` must have the same number of rows; got 60 and 59",
+        ),
+        (
+            lambda X, y, g: (X, y, g[:-1]),
+            ValueError,
+            r"`X` and `gold` must have the same number of rows; got 60 and 59",
+        ),
+        (
+            lambda X, y, g: (X, y, g.astype(int)),
+            TypeError,
+            r"`gold` must be a boolean mask .*got dtype int64",
+        ),
+        (
+            lambda X, y, g: (X, y, np.arange(60) == 0),
+            ValueError,
+            r"at least 2 gold-standard rows; got 1",
+        ),
+        (
+            lambda X, y, g: (X, y, np.arange(60) != 0),
+            ValueError,
+            r"at least 2 preference-based rows \(False\); got 1",
+        ),
+        (
+            lambda X, y, g: (pd.DataFrame({"a": ["x"] * 60, "b": 1.0}), y, g),
+            TypeError,
+            r"`X` must contain only numeric features; columns \['a'\] are not numeric",
+        ),
     ],
 )
 @pytest.mark.parametrize("cls", [PooledRouter, MetaRouter])
@@ -283,7 +360,9 @@ def test_gold_is_required():
 
 def test_wrong_features_at_predict(fitted_r, small_split):
     _, split = small_split
-    with pytest.raises(ValueError, match=r"X has 7 features, but MetaRouter is expecting 8 features"):
+    with pytest.raises(
+        ValueError, match=r"X has 7 features, but MetaRouter is expecting 8 features"
+    ):
         with pytest.warns(UserWarning, match="X does not have valid feature names"):
             fitted_r.predict(split.X_test.iloc[:, :7].to_numpy())
     swapped = split.X_test[list(reversed(split.X_test.columns))]
@@ -296,17 +375,40 @@ def test_wrong_features_at_predict(fitted_r, small_split):
 @pytest.mark.parametrize(
     ("params", "error", "match"),
     [
-        ({"learner": "x"}, ValueError, r"`learner` must be one of \['r', 'dr', 'causal_forest', 'forest_dr', 'auto'\]; got 'x'"),
+        (
+            {"learner": "x"},
+            ValueError,
+            r"`learner` must be one of \['r', 'dr', 'causal_forest', 'forest_dr', 'auto'\]; "
+            r"got 'x'",
+        ),
         # the baselines "auto" falls back to are not learners: use their routers
         ({"learner": "pooled"}, ValueError, r"`learner` must be one of .*; got 'pooled'"),
         ({"learner": "mean_shift"}, ValueError, r"`learner` must be one of .*; got 'mean_shift'"),
-        ({"learner": 3}, TypeError, r"`learner` must be one of .* or an EconML estimator .*; got int"),
-        ({"learner": "dr", "model_y": LinearRegression()}, ValueError,
-         r"\['model_y'\] cannot be used with learner='dr'"),
-        ({"learner": "causal_forest", "model_final": LinearRegression()}, ValueError,
-         r"\['model_final'\] cannot be used with learner='causal_forest'"),
-        ({"cv": 1}, ValueError, r"`cv` must be an int >= 2 \(number of cross-fitting folds\); got 1\."),
-        ({"min_propensity": 0.7}, ValueError, r"`min_propensity` must be a number in \(0, 0.5\); got 0.7"),
+        (
+            {"learner": 3},
+            TypeError,
+            r"`learner` must be one of .* or an EconML estimator .*; got int",
+        ),
+        (
+            {"learner": "dr", "model_y": LinearRegression()},
+            ValueError,
+            r"\['model_y'\] cannot be used with learner='dr'",
+        ),
+        (
+            {"learner": "causal_forest", "model_final": LinearRegression()},
+            ValueError,
+            r"\['model_final'\] cannot be used with learner='causal_forest'",
+        ),
+        (
+            {"cv": 1},
+            ValueError,
+            r"`cv` must be an int >= 2 \(number of cross-fitting folds\); got 1\.",
+        ),
+        (
+            {"min_propensity": 0.7},
+            ValueError,
+            r"`min_propensity` must be a number in \(0, 0.5\); got 0.7",
+        ),
         ({"cost_primary": float("nan")}, ValueError, r"`cost_primary` must be a finite number"),
     ],
 )
@@ -335,8 +437,12 @@ def test_few_gold_rows_reduce_the_folds_with_a_warning():
     with pytest.warns(UserWarning) as record:
         router = MetaRouter(learner="r", cv=5, random_state=0).fit(X, y, gold=gold)
     messages = [str(w.message) for w in record]
-    assert any(re.search(r"Only 3 gold-standard rows for cv=5 folds .* using 3 folds", m) for m in messages)
-    assert any(re.search(r"Only 3 gold-standard rows in `gold` \(fewer than 20\)", m) for m in messages)
+    assert any(
+        re.search(r"Only 3 gold-standard rows for cv=5 folds .* using 3 folds", m) for m in messages
+    )
+    assert any(
+        re.search(r"Only 3 gold-standard rows in `gold` \(fewer than 20\)", m) for m in messages
+    )
     assert router.predict(X).shape == (80,)
 
 
@@ -348,10 +454,13 @@ def test_few_preference_rows_reduce_the_folds_with_a_warning():
         router = MetaRouter(learner="r", cv=3, random_state=0).fit(X, y, gold=gold)
     messages = [str(w.message) for w in record]
     assert any(
-        re.search(r"Only 2 preference-based rows for cv=3 folds .* using 2 folds", m) for m in messages
+        re.search(r"Only 2 preference-based rows for cv=3 folds .* using 2 folds", m)
+        for m in messages
     ), messages
     # nothing from scikit-learn's fold machinery leaks through
-    assert not any("least populated class" in m or "Scoring failed" in m for m in messages), messages
+    assert not any("least populated class" in m or "Scoring failed" in m for m in messages), (
+        messages
+    )
     assert router.cate_estimator_.cv.get_n_splits() == 2
     assert np.all(np.isfinite(router.predict(X)))
 
@@ -360,7 +469,9 @@ def test_no_warnings_on_clean_data(small_split):
     _, split = small_split
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        MetaRouter(learner="dr", random_state=0).fit(split.X_train, split.y_train, gold=split.gold_train)
+        MetaRouter(learner="dr", random_state=0).fit(
+            split.X_train, split.y_train, gold=split.gold_train
+        )
 
 
 def test_dataframe_queries_route_like_the_same_array(fitted_r, small_split):
@@ -375,9 +486,12 @@ def test_dataframe_queries_route_like_the_same_array(fitted_r, small_split):
     np.testing.assert_array_equal(fitted_r.predict(X.astype(np.float32)), as_float32_array)
     mixed = X.astype({X.columns[0]: np.float32})
     np.testing.assert_array_equal(
-        fitted_r.predict(mixed), fitted_r.predict(pd.DataFrame(mixed.to_numpy(np.float64), columns=X.columns))
+        fitted_r.predict(mixed),
+        fitted_r.predict(pd.DataFrame(mixed.to_numpy(np.float64), columns=X.columns)),
     )
     nullable = X.astype("Float64")  # extension dtypes take scikit-learn's path
     np.testing.assert_array_equal(fitted_r.predict(nullable), as_array)
-    with pytest.raises(ValueError, match=r"`X` must be finite; got 1 NaN .* columns \['" + X.columns[2]):
+    with pytest.raises(
+        ValueError, match=r"`X` must be finite; got 1 NaN .* columns \['" + X.columns[2]
+    ):
         fitted_r.predict(X.assign(**{X.columns[2]: np.r_[np.nan, X.iloc[1:, 2]]}))

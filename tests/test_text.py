@@ -153,10 +153,10 @@ def test_bad_texts_are_rejected(X, error, match):
 @pytest.mark.parametrize(
     ("params", "error", "match"),
     [
-        ({"batch_size": 0}, ValueError, r"`batch_size` must be a positive integer; got 0"),
-        ({"batch_size": 2.5}, ValueError, r"`batch_size` must be a positive integer; got 2.5"),
-        ({"normalize": "yes"}, TypeError, r"`normalize` must be a bool; got 'yes'"),
-        ({"cache": 1}, TypeError, r"`cache` must be a bool; got 1"),
+        ({"batch_size": 0}, ValueError, r"`batch_size` must be an int >= 1; got 0"),
+        ({"batch_size": 2.5}, TypeError, r"`batch_size` must be an int; got float 2.5"),
+        ({"normalize": "yes"}, TypeError, r"`normalize` must be a bool; got str 'yes'"),
+        ({"cache": 1}, TypeError, r"`cache` must be a bool; got int 1"),
         ({"model_path": 3}, TypeError, r"`model_path` must be None or a local directory path"),
         (
             {"model_path": "sentence-transformers/all-MiniLM-L6-v2"},

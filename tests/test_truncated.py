@@ -412,7 +412,11 @@ def _xy(n=300, seed=0):
             ValueError,
             r"`overlap` must be one of \['none', 'trim'\]; got 'truncate'",
         ),
-        ({"overlap": None}, TypeError, r"`overlap` must be one of \['none', 'trim'\]; got NoneType"),
+        (
+            {"overlap": None},
+            TypeError,
+            r"`overlap` must be one of \['none', 'trim'\]; got NoneType",
+        ),
         (
             {"overlap": "trim", "overlap_threshold": 0.0},
             ValueError,

@@ -9,13 +9,14 @@ small GS training set and a PB training set made of all remaining rows.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
+
+from .._validation import Int
 
 __all__ = ["RoutingDataset", "RoutingSplit"]
 
@@ -82,15 +83,6 @@ def _validate_features(X: Any) -> pd.DataFrame:
             f"column(s) {columns[:5]!r}."
         )
     return X.copy(deep=True)
-
-
-def _check_count(name: str, value: Any, minimum: int) -> int:
-    """Validate an integer count (bools rejected) that must be at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an int; got {type(value).__name__} {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be at least {minimum}; got {value}.")
-    return int(value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -421,8 +413,8 @@ class RoutingDataset:
         >>> bool((split.X_test["pc1"] > 0).any())
         True
         """
-        n_test = _check_count("n_test", n_test, 1)
-        n_gold = _check_count("n_gold", n_gold, 2)
+        n_test = Int(low=1).check(n_test, "n_test")
+        n_gold = Int(low=2).check(n_gold, "n_gold")
         n_rows = len(self)
         if n_test + n_gold + 2 > n_rows:
             raise ValueError(

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from .._compat import read_csv_exact
-
 from ._container import RoutingDataset
 
 __all__ = ["load_paper_csv"]

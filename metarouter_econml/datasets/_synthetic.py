@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
+from .._validation import Int, Real
 from ._container import RoutingDataset
 
 __all__ = ["make_routing_data"]
@@ -22,25 +22,6 @@ _BIAS_FORMULAS = {
     "none": "0",
 }
 _PSI_FORMULA = "0.15 + 0.35*tanh(1.5*z0) + 0.25*z1*(z2 > 0) - 0.15*(z3 > 1.0)"
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an int; got {type(value).__name__} {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be at least {minimum}; got {value}.")
-    return int(value)
-
-
-def _check_real(name: str, value: Any, *, strictly_positive: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number; got {type(value).__name__} {value!r}.")
-    value = float(value)
-    if strictly_positive and not (np.isfinite(value) and value > 0):
-        raise ValueError(f"`{name}` must be finite and > 0; got {value}.")
-    if not strictly_positive and not (np.isfinite(value) and value >= 0):
-        raise ValueError(f"`{name}` must be finite and >= 0; got {value}.")
-    return value
 
 
 def _true_gain(z: np.ndarray) -> np.ndarray:
@@ -184,13 +165,13 @@ def make_routing_data(
     ...
     ValueError: `bias` must be one of ['heterogeneous', 'nonlinear', ...]; got 'random'.
     """
-    n_samples = _check_int("n_samples", n_samples, 10)
-    n_features = _check_int("n_features", n_features, 6)
+    n_samples = Int(low=10).check(n_samples, "n_samples")
+    n_features = Int(low=6).check(n_features, "n_features")
     if not isinstance(bias, str) or bias not in _BIAS_FORMULAS:
         raise ValueError(f"`bias` must be one of {list(_BIAS_FORMULAS)!r}; got {bias!r}.")
-    gold_noise = _check_real("gold_noise", gold_noise, strictly_positive=False)
-    preference_noise = _check_real("preference_noise", preference_noise, strictly_positive=False)
-    preference_scale = _check_real("preference_scale", preference_scale, strictly_positive=True)
+    gold_noise = Real(low=0).check(gold_noise, "gold_noise")
+    preference_noise = Real(low=0).check(preference_noise, "preference_noise")
+    preference_scale = Real(low=0, low_open=True).check(preference_scale, "preference_scale")
 
     rng = check_random_state(random_state)
     scales = 1.0 / np.sqrt(np.arange(1, n_features + 1))
