@@ -5,8 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import metarouter_econml.cli as cli
-from metarouter_econml.cli import build_parser, main
+from metarouter_econml.cli import _demo, build_parser, main
 from metarouter_econml.datasets import make_routing_data
 from metarouter_econml.evaluation import run_protocol
 
@@ -105,22 +104,18 @@ def test_demo_progress_on_stderr(demo_run):
 def test_demo_is_run_protocol_with_display_names(demo_run):
     """Same seeds, same routers: the oracle row is run_protocol's "all_gold", on gold gains."""
     data = make_routing_data(800, 8, bias="heterogeneous", random_state=0)
-    oracle = run_protocol(
+    expected = run_protocol(
         data,
-        methods=["all_gold", "gold_only"],
+        methods={"all-gold (oracle)": "all_gold", "gold-only": "gold_only"},
         n_test=200,
         n_gold=60,
         n_splits=2,
         normalizer="split",
         random_state=0,
         verbose=0,
-    ).curves
-    oracle["method"] = oracle["method"].map(
-        {"all_gold": "all-gold (oracle)", "gold_only": "gold-only"}
-    )
+    ).curves.sort_values(["split", "method"])
     curves = pd.read_csv(demo_run["out"] / "curves.csv")
-    shown = curves[curves["method"].isin(oracle["method"])].sort_values(["split", "method"])
-    expected = oracle.sort_values(["split", "method"])
+    shown = curves[curves["method"].isin(expected["method"])].sort_values(["split", "method"])
     np.testing.assert_array_equal(shown["split"], expected["split"])
     np.testing.assert_array_equal(shown["method"], expected["method"])
     np.testing.assert_allclose(shown["ratio"], expected["ratio"], rtol=1e-12)
@@ -134,14 +129,16 @@ def test_demo_quiet_and_deterministic(demo_run, tmp_path, capsys, monkeypatch):
         calls.append(kwargs)
         return run_protocol(*args, **kwargs)
 
-    monkeypatch.setattr(cli, "run_protocol", spy)
+    monkeypatch.setattr(_demo, "run_protocol", spy)
     assert run_demo(tmp_path, "--quiet") == 0
     captured = capsys.readouterr()
     assert captured.err == ""
     assert len(calls) == 1
     assert calls[0]["verbose"] == 0  # no progress bar either
     assert (calls[0]["n_splits"], calls[0]["random_state"]) == (2, 0)
-    assert len(calls[0]["methods"]) == len(METHODS)
+    # display names asked of run_protocol, not renamed after the run
+    assert set(calls[0]["methods"]) == METHODS
+    assert calls[0]["methods"]["all-gold (oracle)"] == "all_gold"
     first = pd.read_csv(demo_run["out"] / "summary.csv").set_index("method")
     second = pd.read_csv(tmp_path / "summary.csv").set_index("method")
     pd.testing.assert_series_equal(first["auc"], second["auc"].loc[first.index])
@@ -153,10 +150,10 @@ def test_demo_quiet_and_deterministic(demo_run, tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize(
     ("extra", "option"),
     [
-        (["--n-gold", "1"], "--n-gold"),
-        (["--n-test", "900"], "--n-test"),
-        (["--n-features", "3"], "--n-features"),
-        (["--bias", "random"], "--bias"),
+        (["--n-test", "900"], "`--n-test` + `--n-gold` must leave"),
+        (["--n-samples", "5"], "`--n-samples` must be at least 10"),
+        (["--n-features", "3"], "`--n-features` must be at least 6"),
+        (["--bias", "random"], "`--bias` must be one of"),
     ],
 )
 def test_invalid_input_exits_2_with_one_line(tmp_path, capsys, extra, option):
@@ -187,6 +184,25 @@ def test_usage_errors_exit_nonzero(argv, capsys):
         main(argv)
     assert info.value.code == 2
     assert "usage: metarouter" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "rule"),
+    [
+        ("--random-state", "-1", "must be an int between 0 and 2**32 - 1; got -1"),
+        ("--random-state", "4294967296", "must be an int between 0 and 2**32 - 1; got 4294967296"),
+        ("--n-test", "1", "must be an int >= 2; got 1"),
+        ("--n-gold", "1", "must be an int >= 2; got 1"),
+        ("--splits", "0", "must be an int >= 1; got 0"),
+        ("--splits", "two", "must be an int >= 1; got 'two'"),
+    ],
+)
+def test_option_values_are_checked_at_parse_time_with_their_names(option, value, rule, capsys):
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(["demo", option, value])
+    assert info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == f"metarouter demo: error: argument {option}: {rule}"
 
 
 def test_parser_defaults():

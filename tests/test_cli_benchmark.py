@@ -2,12 +2,13 @@
 
 import contextlib
 import io
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from metarouter_econml.cli import build_parser, main
+from metarouter_econml.cli import _benchmark, build_parser, main
 
 TINY = ["--n-samples", "600", "--n-features", "6", "--n-test", "150", "--n-gold", "40"]
 METHODS = ["pooled", "gold_only", "all_gold", "random"]
@@ -110,11 +111,10 @@ def test_parser_defaults():
     [
         (["--methods", "oracle"], "`--methods` must be names from"),
         (["--bias", "random"], "`--bias` must be one of"),
-        (["--n-gold", "1"], "`--n-gold` must be at least 2"),
         (["--n-test", "600"], "`--n-test` + `--n-gold` must leave at least 2"),
+        (["--n-features", "2"], "`--n-features` must be at least 6"),
         (["--data", "no_such_file.csv"], "`--data` must be 'synthetic', 'gsm8k' or the path"),
         (["--data", "gsm8k"], "`--n-samples`, `--n-features` only apply to `--data synthetic`"),
-        (["--n-jobs", "0"], "`--n-jobs` must be None or a non-zero int"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, extra, fragment):
@@ -155,11 +155,46 @@ def test_csv_data_path(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "argv",
-    [["benchmark", "--splits", "0"], ["benchmark", "--n-jobs", "two"], ["benchmark", "--methods"]],
+    ("argv", "message"),
+    [
+        (["--splits", "0"], "argument --splits: must be an int >= 1; got 0"),
+        (
+            ["--n-jobs", "two"],
+            "argument --n-jobs: must be a non-zero int (-1: all cores); got 'two'",
+        ),
+        (["--n-jobs", "0"], "argument --n-jobs: must be a non-zero int (-1: all cores); got 0"),
+        (["--n-gold", "1"], "argument --n-gold: must be an int >= 2; got 1"),
+        (["--n-test", "1"], "argument --n-test: must be an int >= 2; got 1"),
+        (["--random-state", "-1"], "argument --random-state: must be an int between 0 and"),
+        (["--methods"], "argument --methods: expected at least one argument"),
+    ],
 )
-def test_usage_errors_exit_2(argv, capsys):
+def test_usage_errors_exit_2(argv, message, capsys):
     with pytest.raises(SystemExit) as info:
-        main(argv)
+        main(["benchmark", *argv])
     assert info.value.code == 2
-    assert "usage: metarouter benchmark" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "usage: metarouter benchmark" in err
+    assert f"metarouter benchmark: error: {message}" in err
+
+
+def test_missing_ray_exits_2_with_the_install_command(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    out = tmp_path / "out"
+    code, stdout, stderr = run(out, "--quiet", "--ray")
+    assert code == 2, stderr
+    assert stdout == "" and "Traceback" not in stderr
+    assert stderr.startswith("metarouter benchmark: error: ") and stderr.count("\n") == 1
+    assert "pip install 'metarouter-econml[ray]'" in stderr
+    assert not out.exists()
+
+
+def test_other_import_errors_keep_their_traceback(tmp_path, monkeypatch):
+    """Only a missing extra (a message with the install command) becomes a one-line exit 2."""
+
+    def broken(*args, **kwargs):
+        raise ImportError("cannot import name 'gone' from 'metarouter_econml'")
+
+    monkeypatch.setattr(_benchmark, "run_protocol", broken)
+    with pytest.raises(ImportError, match="cannot import name 'gone'"):
+        run(tmp_path / "out", "--quiet")

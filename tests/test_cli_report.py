@@ -1,16 +1,15 @@
 """`metarouter report`: the diagnostic report from a data file, exit codes, input errors."""
 
 import contextlib
-import importlib.util
 import io
 import re
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import metarouter_econml.cli as cli
-from metarouter_econml.cli import build_parser, main
+from metarouter_econml.cli import _report, build_parser, main
 from metarouter_econml.datasets import make_routing_data
 
 N_FEATURES = 6
@@ -33,10 +32,8 @@ def good_frame():
 
 @pytest.fixture(scope="module")
 def bad_frame():
-    # gold rows only where pc1 < 0, flagged with 0/1 instead of True/False
-    frame = _frame(gold_from=lambda X: X["pc1"] < 0)
-    frame["is_gold"] = frame["is_gold"].astype(int)
-    return frame
+    # gold rows only where pc1 < 0: a positivity violation
+    return _frame(gold_from=lambda X: X["pc1"] < 0)
 
 
 def run(*argv):
@@ -117,13 +114,17 @@ def test_parquet(good_frame, tmp_path):
     assert out.is_file()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pyarrow") is not None, reason="pyarrow installed")
-def test_parquet_without_pyarrow_says_what_to_install(tmp_path):
+def test_parquet_without_pyarrow_says_what_to_install(good_frame, tmp_path, monkeypatch):
+    pytest.importorskip("pyarrow")
     data = tmp_path / "data.parquet"
-    data.write_bytes(b"PAR1 not really parquet PAR1")
+    good_frame.head(20).to_parquet(data)
+    for engine in ("pyarrow", "fastparquet"):  # `import pyarrow` now raises ImportError
+        monkeypatch.setitem(sys.modules, engine, None)
     code, stdout, stderr = run(*required(data, tmp_path / "r.html"))
-    assert code == 2 and stdout == ""
-    assert "pip install pyarrow" in stderr and "Traceback" not in stderr
+    assert code == 2 and stdout == "", stderr
+    assert stderr.startswith("metarouter report: error: ") and stderr.count("\n") == 1, stderr
+    assert "pip install 'metarouter-econml[parquet]'" in stderr
+    assert "Traceback" not in stderr
 
 
 def test_help_states_exit_codes(capsys):
@@ -159,7 +160,13 @@ def _broken(frame, kind):
         return frame, [], "'pc2' (1)"
     if kind == "gold-yes-no":
         frame["is_gold"] = np.where(frame["is_gold"], "yes", "no")
-        return frame, [], "'is_gold' (--gold-column) must be boolean"
+        return frame, [], "'is_gold' (--gold-column) must hold booleans"
+    if kind == "gold-0-1":
+        frame["is_gold"] = frame["is_gold"].astype(int)
+        return frame, [], "'is_gold' (--gold-column) must hold booleans"
+    if kind == "gold-one-row":
+        frame["is_gold"] = np.arange(len(frame)) == 0
+        return frame, [], "the gold column 'is_gold' (--gold-column) must mark at least 2"
     if kind == "gold-missing-values":
         frame["is_gold"] = frame["is_gold"].astype(object)
         frame.loc[[0, 1], "is_gold"] = None
@@ -180,6 +187,8 @@ def _broken(frame, kind):
         "text-label",
         "nan-feature",
         "gold-yes-no",
+        "gold-0-1",
+        "gold-one-row",
         "gold-missing-values",
         "missing-feature-column",
     ],
@@ -191,7 +200,7 @@ def test_malformed_input_exits_2_naming_the_column(kind, good_frame, tmp_path):
     argv = required(data, out)
     if extra:  # replace the feature selection
         argv = argv[:5] + extra + argv[7:]
-    code, stdout, stderr = run(*argv)
+    code, stdout, stderr = run(*argv, "--quiet")
     assert code == 2, stderr
     assert stdout == "" and not out.exists()
     assert stderr.startswith("metarouter report: error: ") and stderr.count("\n") == 1, stderr
@@ -226,11 +235,62 @@ def test_out_must_not_be_a_directory(good_frame, tmp_path):
     assert code == 2 and "--out must be a file path" in stderr
 
 
-def test_option_values_are_checked_by_argparse(tmp_path):
-    for argv in (["--n-simulations", "1"], ["--learner", "magic"], ["--refuters", "x"]):
-        with pytest.raises(SystemExit) as info, contextlib.redirect_stderr(io.StringIO()):
-            main(["report", *required("d.csv", tmp_path / "r.html"), *argv])
-        assert info.value.code == 2
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--n-simulations", "1"], "argument --n-simulations: must be an int >= 2; got 1"),
+        (["--random-state", "-1"], "argument --random-state: must be an int between 0 and"),
+        (["--refuters"], "argument --refuters: expected at least one argument"),
+    ],
+)
+def test_option_values_are_checked_by_argparse(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["report", *required("d.csv", tmp_path / "r.html"), *argv])
+    assert info.value.code == 2
+    assert f"metarouter report: error: {message}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message", "listed"),
+    [
+        (["--learner", "magic"], "`--learner` must be one of [", "'causal_forest'"),
+        (["--refuters", "placebo", "x"], "`--refuters` must be names from (", "'bootstrap'"),
+    ],
+)
+def test_values_are_checked_by_the_library(argv, message, listed, good_frame, tmp_path):
+    """The lists of learners and refuters have one home: the library's message lists them."""
+    data, out = tmp_path / "data.csv", tmp_path / "r.html"
+    good_frame.to_csv(data, index=False)
+    code, stdout, stderr = run(*required(data, out), "--no-overrule", "--quiet", *argv)
+    assert code == 2, stderr
+    assert stdout == "" and not out.exists()
+    assert stderr.startswith("metarouter report: error: ") and stderr.count("\n") == 1, stderr
+    assert message in stderr and listed in stderr, stderr
+
+
+def test_defaults_are_diagnoses(monkeypatch, good_frame, tmp_path):
+    """Without --refuters or --n-simulations, diagnose's own defaults apply."""
+    seen = {}
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(_report, "diagnose", spy)
+    data = tmp_path / "data.csv"
+    good_frame.to_csv(data, index=False)
+    code, _, stderr = run(*required(data, tmp_path / "r.html"), "--quiet")
+    assert code == 2 and "stop here" in stderr
+    assert "refuters" not in seen and "n_simulations" not in seen
+    code, _, _ = run(
+        *required(data, tmp_path / "r.html"),
+        "--quiet",
+        "--refuters",
+        "none",
+        "--n-simulations",
+        "3",
+    )
+    assert (seen["refuters"], seen["n_simulations"]) == ((), 3)
 
 
 def test_refuters_none_cannot_be_combined(good_frame, tmp_path):
@@ -240,22 +300,52 @@ def test_refuters_none_cannot_be_combined(good_frame, tmp_path):
     assert code == 2 and "`--refuters`" in stderr
 
 
+def _read_gold(tmp_path, text):
+    path = tmp_path / "gold.csv"
+    path.write_text("g\n" + text, encoding="utf-8")
+    return _report.read_table(path)["g"]
+
+
 @pytest.mark.parametrize(
-    ("values", "expected"),
+    ("text", "expected"),
     [
-        ([True, False, True], [True, False, True]),
-        ([1, 0, 0], [True, False, False]),
-        ([1.0, 0.0, 1.0], [True, False, True]),
-        (["true", "FALSE", " True "], [True, False, True]),
-        (["1", "0", "0"], [True, False, False]),
+        ("True\nFalse\nTrue\n", [True, False, True]),
+        ("true\nFALSE\nTrue\n", [True, False, True]),  # any case, as pandas reads them
     ],
 )
-def test_gold_column_forms_accepted(values, expected):
-    mask = cli._gold_mask(pd.Series(values), "g")
+def test_gold_column_forms_accepted(tmp_path, text, expected):
+    mask = _report.gold_mask(_read_gold(tmp_path, text), "g")
     assert mask.dtype == bool and mask.tolist() == expected
 
 
-@pytest.mark.parametrize("values", [[2, 0, 1], [0.5, 0, 1], ["y", "n", "y"]])
-def test_gold_column_forms_refused(values):
-    with pytest.raises(ValueError, match="gold column 'g' .* must be boolean"):
-        cli._gold_mask(pd.Series(values), "g")
+def test_gold_column_boolean_series_accepted():
+    for values in (pd.Series([True, False]), pd.Series([True, False], dtype="boolean")):
+        assert _report.gold_mask(values, "g").tolist() == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("text", "seen"),
+    [
+        ("1\n0\n0\n", "got 1, 0 (dtype int64)"),
+        ("1.0\n0.0\n1.0\n", "got 1.0, 0.0 (dtype float64)"),
+        ("2\n0\n1\n", "got 2, 0, 1 (dtype int64)"),
+        ("yes\nno\nyes\n", "got 'yes', 'no' (dtype "),
+        (" True\nFalse\n", "got ' True', 'False' (dtype "),
+        ("True\nFalse\n1\n", "got 'True', 'False', '1' (dtype "),
+        ('1\n""\n0\n', "got 1.0, 0.0 (dtype float64, 1 missing)"),
+    ],
+)
+def test_gold_column_forms_refused(tmp_path, text, seen):
+    """The library's rule: booleans only; the message names the column, values and a fix."""
+    with pytest.raises(
+        ValueError, match="gold column 'g' \\(--gold-column\\) must hold booleans"
+    ) as info:
+        _report.gold_mask(_read_gold(tmp_path, text), "g")
+    message = str(info.value)
+    assert seen in message, message
+    assert "write the column as True/False" in message and "df['g'] == 1" in message
+
+
+def test_gold_column_missing_values_are_counted(tmp_path):
+    with pytest.raises(ValueError, match="'g' \\(--gold-column\\) has 1 missing value"):
+        _report.gold_mask(_read_gold(tmp_path, 'True\n""\nFalse\n'), "g")

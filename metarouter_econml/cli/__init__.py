@@ -1,0 +1,300 @@
+"""Command-line interface: ``metarouter <command> [options]``.
+
+:func:`build_parser` describes every command; :func:`main` parses the arguments first and only
+then imports the module that runs the command (``_demo``, ``_benchmark``, ``_report``), so that
+``metarouter --version`` and ``metarouter <command> --help`` do not load EconML, DoWhy, pandas
+or matplotlib. The command modules call only the public API (``metarouter_econml``,
+``metarouter_econml.datasets``, ``metarouter_econml.evaluation``,
+``metarouter_econml.diagnostics``), which checks the values it is given; the parser checks
+only what an option must be on its own (counts, seeds), with the option's name in the message.
+
+Commands
+--------
+demo
+    Compare the Meta-Router with its baselines and an all-gold oracle on synthetic data with a
+    known judge bias, over a few random splits of ``run_protocol``, and write curves, a summary
+    table and a plot.
+benchmark
+    Run the paper's evaluation protocol (``run_protocol``) on synthetic data, the packaged GSM8K
+    data or a CSV file in the paper's format, with uncertainty, paired comparisons and RouteLLM's
+    metrics.
+report
+    Fit the Meta-Router on a CSV or Parquet file of pooled gold-standard and preference rows, run
+    its diagnostics (``metarouter_econml.diagnostics.diagnose``: positivity, refutation of the
+    bias estimate) and write a self-contained HTML report.
+
+Exit status: 0 on success; 1 when ``report`` wrote its report but a check failed (like a
+linter); 2 for usage and input errors, including a missing optional dependency, with a one-line
+message on stderr.
+
+Examples
+--------
+>>> from metarouter_econml.cli import build_parser
+>>> args = build_parser().parse_args(["demo", "--splits", "2", "--quiet"])
+>>> args.command, args.splits, args.n_gold, args.quiet
+('demo', 2, 100, True)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .. import __version__
+from ._common import (
+    DEMO_METRIC_NOTE,
+    PROG,
+    at_least,
+    n_jobs,
+    names_an_install_command,
+    one_line,
+    seed,
+)
+
+__all__ = ["build_parser", "main"]
+
+_REPORT_EXIT = (
+    "Exit status: 0 when the report was written and every check passed; 1 when it was written "
+    "but a check failed (positivity, effective sample size or a refuter; skipped checks do not "
+    "count), like a linter; 2 for input errors (unreadable file, missing or malformed columns), "
+    "with a one-line message on stderr."
+)
+
+_GOLD_HELP = (
+    "column marking gold-standard rows: booleans, True for gold-standard and False for "
+    "preference-based rows (in a CSV file true/false in any case, as pandas reads them), no "
+    "missing values. 0/1 and other codes are refused rather than guessed at: a mis-read mask "
+    "would swap the roles of the two label sources"
+)
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="compare the Meta-Router with its baselines on synthetic data",
+        description=(
+            "Generate synthetic routing data with a known judge bias (make_routing_data), fit "
+            "the Meta-Router, its baselines and an all-gold oracle on several random splits "
+            "(run_protocol), and report efficiency-gain curves. " + DEMO_METRIC_NOTE
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    demo.add_argument("--out", default="demo_output", help="output directory (created if missing)")
+    demo.add_argument("--n-samples", type=int, default=5000, help="number of queries")
+    demo.add_argument("--n-features", type=int, default=50, help="number of features")
+    demo.add_argument(
+        "--n-gold", type=at_least(2), default=100, help="gold-standard training rows per split"
+    )
+    demo.add_argument("--n-test", type=at_least(2), default=500, help="test rows per split")
+    demo.add_argument("--splits", type=at_least(1), default=3, help="number of random splits")
+    demo.add_argument(
+        "--bias",
+        default="heterogeneous",
+        help="shape of the judge bias, make_routing_data's `bias` (a wrong name lists the shapes)",
+    )
+    demo.add_argument(
+        "--random-state",
+        type=seed,
+        default=0,
+        help="seed of the data and of the splits: run_protocol draws one seed per split from it, "
+        "used for the split and every router on it (listed in summary.md)",
+    )
+    demo.add_argument("--quiet", action="store_true", help="do not print progress to stderr")
+
+
+def _add_benchmark(commands: argparse._SubParsersAction) -> None:
+    benchmark = commands.add_parser(
+        "benchmark",
+        help="run the paper's evaluation protocol over many random splits",
+        description=(
+            "Fit every method on many random splits (n_test test rows, n_gold gold-standard "
+            "rows, the rest preference-based) and report efficiency-gain curves with "
+            "uncertainty, paired differences in AUC and RouteLLM's APGR/CPT."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    benchmark.add_argument(
+        "--data",
+        default="synthetic",
+        help="'synthetic' (make_routing_data), 'gsm8k' (packaged GSM8K data, 50 components) "
+        "or the path of a CSV file in the paper's format (embd.PC<k>, GL, PL columns)",
+    )
+    # The synthetic-only options default to argparse.SUPPRESS: absent from the namespace unless
+    # given, so that giving one with other data is an error, and no "(default: None)" in help.
+    benchmark.add_argument(
+        "--bias",
+        default=argparse.SUPPRESS,
+        help="synthetic data only: shape of the judge bias, make_routing_data's `bias` "
+        "(default: heterogeneous; a wrong name lists the shapes)",
+    )
+    benchmark.add_argument(
+        "--n-samples",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="synthetic data only: number of queries (default: 5000)",
+    )
+    benchmark.add_argument(
+        "--n-features",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="synthetic data only: number of features (default: 50)",
+    )
+    benchmark.add_argument(
+        "--n-gold", type=at_least(2), default=100, help="gold-standard training rows per split"
+    )
+    benchmark.add_argument("--n-test", type=at_least(2), default=500, help="test rows per split")
+    benchmark.add_argument("--splits", type=at_least(1), default=20, help="number of random splits")
+    benchmark.add_argument(
+        "--methods",
+        nargs="+",
+        default=argparse.SUPPRESS,
+        metavar="NAME",
+        help="methods to compare: names of run_protocol's registry, "
+        "metarouter_econml.evaluation.PROTOCOL_METHODS (a wrong name lists them; default: "
+        "run_protocol's default, every method but the slow meta_auto)",
+    )
+    benchmark.add_argument(
+        "--stop-at-nonpositive",
+        action="store_true",
+        help="stop each curve where the router's predictions turn non-positive (as in the paper)",
+    )
+    benchmark.add_argument(
+        "--n-jobs", type=n_jobs, default=1, help="splits run in parallel (-1: all cores)"
+    )
+    benchmark.add_argument(
+        "--ray",
+        action="store_true",
+        help="run the splits as Ray tasks (the [ray] extra; joins a running cluster when "
+        "RAY_ADDRESS is set, else starts a local instance); --n-jobs is then ignored",
+    )
+    benchmark.add_argument(
+        "--random-state", type=seed, default=0, help="seed of the data and of the splits"
+    )
+    benchmark.add_argument(
+        "--out", default="benchmark_output", help="output directory (created if missing)"
+    )
+    benchmark.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def _add_report(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report",
+        help="diagnose the Meta-Router on a data file and write an HTML report",
+        description=(
+            "Read pooled gold-standard and preference rows from a CSV (also .csv.gz) or Parquet "
+            "file (Parquet needs the [parquet] extra), fit MetaRouter(learner, random_state) on "
+            "them, run its diagnostics (positivity and overlap checks with OverRule, DoWhy "
+            "refutations of the bias estimate) and write a self-contained HTML report "
+            "(optionally markdown too). The label column holds the gold-standard gain on gold "
+            "rows and the preference label elsewhere. " + _REPORT_EXIT
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    report.add_argument("data", metavar="DATA", help="CSV (.csv, .csv.gz) or Parquet file")
+    report.add_argument("--gold-column", required=True, metavar="COL", help=_GOLD_HELP)
+    report.add_argument(
+        "--label-column",
+        required=True,
+        metavar="COL",
+        help="numeric label column, no missing values",
+    )
+    features = report.add_mutually_exclusive_group(required=True)
+    features.add_argument(
+        "--feature-prefix",
+        metavar="PREFIX",
+        help="use every column whose name starts with PREFIX (in file order), except the gold "
+        "and label columns",
+    )
+    features.add_argument(
+        "--feature-columns", nargs="+", metavar="COL", help="use these feature columns"
+    )
+    report.add_argument("--out", required=True, help="HTML report to write (e.g. report.html)")
+    report.add_argument(
+        "--markdown", default=None, metavar="PATH", help="also write the report as markdown"
+    )
+    report.add_argument(
+        "--learner",
+        default="r",
+        help="MetaRouter's `learner` (a wrong name lists the learners)",
+    )
+    report.add_argument(
+        "--refuters",
+        nargs="+",
+        default=argparse.SUPPRESS,
+        metavar="NAME",
+        help="refuters to run, names of diagnose's `refuters` (a wrong name lists them), or "
+        "'none' (default: diagnose's default, every refuter)",
+    )
+    report.add_argument(
+        "--n-simulations",
+        type=at_least(2),
+        default=argparse.SUPPRESS,
+        help="refits per refuter (default: diagnose's default); each refits the whole bias "
+        "estimator, so the time grows linearly with it",
+    )
+    report.add_argument(
+        "--no-overrule",
+        dest="overrule",
+        action="store_false",
+        help="skip OverRule's rules for the overlap region (learnt in a separate process)",
+    )
+    report.add_argument(
+        "--random-state", type=seed, default=0, help="seed of the router and the diagnostics"
+    )
+    report.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the ``metarouter`` argument parser with one subparser per command.
+
+    Building and using the parser imports nothing beyond the standard library.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; ``args.command`` names the command to run.
+    """
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Cost-aware LLM routers from gold-standard and preference-based labels.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_demo(commands)
+    _add_benchmark(commands)
+    _add_report(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``metarouter`` command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; defaults to ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        Exit code: 0 on success, 2 for invalid input or a missing optional dependency (a
+        one-line message is printed on stderr); ``report`` returns 1 when it wrote the report
+        but a check failed. Command-line syntax errors and invalid option values exit through
+        ``argparse`` (``SystemExit`` with code 2).
+    """
+    args = build_parser().parse_args(argv)
+    command = importlib.import_module(f"._{args.command}", __name__)
+    try:
+        return int(command.run(args))
+    except ImportError as exc:
+        if not names_an_install_command(exc):
+            raise  # a broken installation, not a missing extra: keep the traceback
+        return _fail(args, exc)
+    except (ValueError, TypeError, OSError) as exc:
+        return _fail(args, exc)
+
+
+def _fail(args: argparse.Namespace, exc: Exception) -> int:
+    print(f"{PROG} {args.command}: error: {one_line(exc, args)}", file=sys.stderr)
+    return 2
