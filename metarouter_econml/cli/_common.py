@@ -14,11 +14,13 @@ from typing import Any
 
 PROG = "metarouter"
 
-#: What the demo's numbers mean; shown in ``demo --help`` and written to ``summary.md``.
+#: What the demo's numbers mean; shown in ``demo --help`` and written to ``summary.md``. The
+#: scale is the library's convention, ``run_protocol``'s default normaliser.
 DEMO_METRIC_NOTE = (
     "Efficiency gain = true gold-standard gain of the test queries a router sends to the "
     "primary model minus that of sending the same number of random queries, divided by the "
-    "total gain (0 = random routing, higher is better); AUC is its mean over shares 0.2-0.8."
+    "mean gold-standard gain of the data times the test size, as in the paper (0 = random "
+    "routing, higher is better); AUC is its mean over shares 0.2-0.8."
 )
 
 _SEED_MAX = 2**32 - 1  # numpy's RandomState accepts seeds in [0, 2**32 - 1]

@@ -54,7 +54,6 @@ def run(args: argparse.Namespace) -> int:
         n_test=args.n_test,
         n_gold=args.n_gold,
         n_splits=args.splits,
-        normalizer="split",  # each split's total test gain, as DEMO_METRIC_NOTE says
         random_state=args.random_state,
         verbose=0 if args.quiet else 1,
     )
