@@ -27,11 +27,18 @@ from ._models import (
     default_router_model,
     lightgbm_regressor,
 )
-from ._propensity import check_extreme_propensity, cross_fitted_propensity, propensity_bounds
+from ._propensity import (
+    OverlapRegion,
+    check_extreme_propensity,
+    cross_fitted_propensity,
+    estimate_overlap_region,
+    propensity_bounds,
+)
 from ._scaling import GOLD_SCALES, gold_scale_factor
 
 __all__ = [
     "GOLD_SCALES",
+    "OverlapRegion",
     "LEARNERS",
     "LEARNER_MODELS",
     "MODEL_PARAMS",
@@ -43,6 +50,7 @@ __all__ = [
     "default_models",
     "default_overlap_model",
     "default_router_model",
+    "estimate_overlap_region",
     "fit_cate_estimator",
     "gold_scale_factor",
     "lightgbm_regressor",

@@ -8,13 +8,20 @@ overlap region and the overlap diagnostics, with one default model
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import clone
 
 from .._validation import Real
 
-__all__ = ["check_extreme_propensity", "cross_fitted_propensity", "propensity_bounds"]
+__all__ = [
+    "OverlapRegion",
+    "check_extreme_propensity",
+    "cross_fitted_propensity",
+    "estimate_overlap_region",
+    "propensity_bounds",
+]
 
 
 def cross_fitted_propensity(
@@ -96,3 +103,62 @@ def check_extreme_propensity(
             stacklevel=3,
         )
     return summary
+
+
+@dataclass(frozen=True, eq=False)
+class OverlapRegion:
+    """Where both sources label queries: cross-fitted P(gold | x) above a threshold.
+
+    Attributes
+    ----------
+    propensity : ndarray of shape (n_samples,)
+        Cross-fitted P(gold | x) of every row.
+    models : list
+        The fold models behind ``propensity``; their mean predicts new queries.
+    threshold : float
+        The absolute propensity cut.
+    inside : ndarray of bool, shape (n_samples,)
+        Rows with ``propensity >= threshold``.
+    """
+
+    propensity: np.ndarray
+    models: list
+    threshold: float
+    inside: np.ndarray
+
+    def contains(self, X: np.ndarray) -> np.ndarray:
+        """Whether new queries are inside: the fold models' mean propensity against the cut."""
+        propensity = np.mean([model.predict_proba(X)[:, 1] for model in self.models], axis=0)
+        return propensity >= self.threshold
+
+
+def estimate_overlap_region(
+    model, X: np.ndarray, gold: np.ndarray, folds, relative_threshold: float | None
+) -> OverlapRegion:
+    """Cross-fit ``model`` for P(gold | x) and cut at ``relative_threshold * base_rate``.
+
+    ``relative_threshold=None`` uses the low bound of :func:`propensity_bounds` (10x below the
+    gold base rate, the yardstick of the extreme-propensity warning).
+
+    Raises
+    ------
+    ValueError
+        If fewer preference-based rows than folds fall inside (the bias could not be estimated
+        there); the message starts with what was found, so callers can add their own advice.
+    """
+    propensity, models = cross_fitted_propensity(model, X, gold, folds)
+    base_rate = float(gold.mean())
+    if relative_threshold is None:
+        threshold = float(propensity_bounds(base_rate)[0])
+    else:
+        threshold = float(relative_threshold * base_rate)
+    inside = propensity >= threshold
+    n_inside = int(np.sum(inside & ~gold))
+    n_splits = folds.get_n_splits()
+    if n_inside < n_splits:
+        raise ValueError(
+            f"leaves {n_inside} preference-based rows inside the overlap region (cross-fitted "
+            f"P(gold | x) >= {threshold:.4g}); at least {n_splits} (one per fold) are needed to "
+            "estimate the bias."
+        )
+    return OverlapRegion(propensity=propensity, models=models, threshold=threshold, inside=inside)

@@ -13,12 +13,11 @@ from .._estimation import (
     cate_estimator_for,
     check_extreme_propensity,
     check_learner_models,
-    cross_fitted_propensity,
     default_overlap_model,
+    estimate_overlap_region,
     fit_cate_estimator,
     make_folds,
     out_of_fold_propensity,
-    propensity_bounds,
 )
 from .._ray import import_ray
 from .._validation import Bool, Estimator, Int, Options, Real, check_features, nullable
@@ -365,35 +364,25 @@ class MetaRouter(BaseRouter):
         model = self.model_overlap
         if model is None:
             model = default_overlap_model(seed, self._n_threads())
-        propensity, models = cross_fitted_propensity(model, X, gold, folds)
-        base_rate = float(gold.mean())
-        if relative_threshold is None:  # the extreme-propensity warning's yardstick
-            self.overlap_threshold_ = float(propensity_bounds(base_rate)[0])
-        else:
-            self.overlap_threshold_ = float(relative_threshold * base_rate)
-        inside = propensity >= self.overlap_threshold_
-        n_inside = int(np.sum(inside & ~gold))
-        n_splits = folds.get_n_splits()
-        if n_inside < n_splits:
-            raise ValueError(
-                f"`overlap_threshold` leaves {n_inside} preference-based rows inside the overlap "
-                f"region (cross-fitted P(gold | x) >= {self.overlap_threshold_:.4g}); at least "
-                f"{n_splits} (one per fold) are needed to estimate the bias. "
-                + (
-                    "At the default threshold no preference-based row resembles the gold-standard "
-                    "rows: the two sources do not overlap, so the bias cannot be estimated "
-                    "anywhere. Collect gold labels on queries like the preference-based ones."
-                    if n_inside == 0 and self.overlap_threshold is None
-                    else f"Lower it (got {self.overlap_threshold!r})."
-                )
+        try:
+            region = estimate_overlap_region(model, X, gold, folds, relative_threshold)
+        except ValueError as exc:  # too few preference rows inside: say which knob to turn
+            hint = (
+                "At the default threshold no preference-based row resembles the gold-standard "
+                "rows: the two sources do not overlap, so the bias cannot be estimated anywhere. "
+                "Collect gold labels on queries like the preference-based ones."
+                if self.overlap_threshold is None
+                else f"Lower it (got {self.overlap_threshold!r})."
             )
-        self.overlap_propensity_ = propensity
-        self.overlap_models_ = models
-        self.overlap_mask_ = inside | gold
+            raise ValueError(f"`overlap_threshold` {exc} {hint}") from None
+        self.overlap_propensity_ = region.propensity
+        self.overlap_models_ = region.models
+        self.overlap_threshold_ = region.threshold
+        self.overlap_mask_ = region.inside | gold
         self.overlap_share_ = float(self.overlap_mask_.mean())
         self.n_preference_outside_ = int(np.sum(~self.overlap_mask_))
         self.preference_outside_share_ = self.n_preference_outside_ / int(np.sum(~gold))
-        return inside
+        return region.inside
 
     def _unfitted_cate(self, learner, n_gold: int, n_preference: int, seed: int, use_ray=False):
         """Build the router's EconML estimator for ``learner``, unfitted, and its folds."""
