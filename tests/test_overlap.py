@@ -79,6 +79,8 @@ def test_well_overlapping_data_pass(result_random):
     assert result.smd["smd"].abs().max() < 0.3
     assert list(result.summary()["verdict"]) == ["pass", "pass", "info", "skipped"]
     assert not any(w.startswith("Positivity") for w in result.warnings)
+    assert result.advice == ()
+    assert result.propensity_source == "LGBMClassifier cross-fitted on 3 folds"
 
 
 def test_positivity_violation_fails_with_numbers(result_violating, data, gold_violating):
@@ -96,7 +98,25 @@ def test_positivity_violation_fails_with_numbers(result_violating, data, gold_vi
     assert result.smd.loc["pc1", "smd"] < -0.8
     assert result.summary().loc[0, "verdict"] == "fail"
     assert "FAIL" in str(result)
-    assert any('MetaRouter(overlap="trim")' in w for w in result.warnings)
+    # advice is kept apart from the notes on what failed
+    assert any('MetaRouter(overlap="trim")' in a for a in result.advice)
+    assert not any('overlap="trim"' in w for w in result.warnings)
+    assert any(w.startswith("Positivity fails") for w in result.warnings)
+    assert "What to do:" in str(result)
+
+
+def test_default_region_is_the_truncated_routers(data, gold_violating, result_violating):
+    """One propensity model, one overlap region: the checks and overlap="trim" agree row by row."""
+    y = np.where(gold_violating, data.gold_gain, data.preference_label)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the router warns about the few gold rows
+        router = MetaRouter(overlap="trim", random_state=0).fit(data.X, y, gold=gold_violating)
+    np.testing.assert_array_equal(result_violating.propensity, router.overlap_propensity_)
+    low = result_violating.bounds[0]
+    assert router.overlap_threshold_ == pytest.approx(low)
+    too_rare = (result_violating.propensity < low) & ~gold_violating
+    np.testing.assert_array_equal(~router.overlap_mask_, too_rare)
+    assert too_rare.sum() == result_violating.n_extreme_preference
 
 
 def test_warning_names_numbers_and_remedies(data, gold_violating):
@@ -106,7 +126,7 @@ def test_warning_names_numbers_and_remedies(data, gold_violating):
     assert "Positivity fails: " in message
     assert f"of {N} rows" in message and f"of {N_GOLD} gold-standard" in message
     assert "tolerated 5.0%" in message
-    assert "collect gold-standard labels" in message and 'overlap="trim"' in message
+    assert "What to do: Collect gold-standard labels" in message and 'overlap="trim"' in message
 
 
 def test_logistic_propensity_misses_the_half_space_violation(data, gold_violating):
@@ -323,14 +343,40 @@ def test_projection_display(data, gold_violating):
         ({"gold": np.ones(10, dtype=bool)}, ValueError, "`X` and `gold` must have the same"),
         ({"propensity": np.full(5, 0.05)}, ValueError, "`X` and `propensity`"),
         ({"propensity": np.full(N, 1.5)}, ValueError, "`propensity` must hold probabilities"),
-        ({"factor": 1.0}, ValueError, "`factor` must be in"),
-        ({"max_extreme_share": 0.0}, ValueError, "`max_extreme_share` must be in"),
-        ({"min_ess_ratio": -0.1}, ValueError, "`min_ess_ratio` must be in"),
-        ({"n_smd": 0}, ValueError, "`n_smd` must be at least 1"),
-        ({"overrule": "yes"}, TypeError, "`overrule` must be True or False"),
-        ({"overrule": True, "overrule_components": 7}, ValueError, "`overrule_components`"),
-        ({"overrule": True, "overrule_timeout": 0}, ValueError, "`overrule_timeout` must be in"),
-        ({"model_propensity": "logistic"}, TypeError, "`model_propensity` must be a classifier"),
+        ({"factor": 1.0}, ValueError, r"`factor` must be a finite number > 1; got 1.0\."),
+        ({"factor": "10"}, TypeError, "`factor` must be a real number; got str"),
+        (
+            {"max_extreme_share": 0.0},
+            ValueError,
+            r"`max_extreme_share` must be a number in \(0, 1\]; got 0.0",
+        ),
+        ({"min_ess_ratio": -0.1}, ValueError, r"`min_ess_ratio` must be a number in \[0, 1\]"),
+        ({"n_smd": 0}, ValueError, "`n_smd` must be an int >= 1; got 0"),
+        ({"n_smd": 2.0}, TypeError, "`n_smd` must be an int; got float"),
+        ({"overrule": "yes"}, TypeError, "`overrule` must be a bool; got str 'yes'"),
+        ({"overrule_standardize": "no"}, TypeError, "`overrule_standardize` must be a bool"),
+        (
+            {"overrule": True, "overrule_components": 7},
+            ValueError,
+            "`overrule_components` must be an int between 1 and 6; got 7",
+        ),
+        (
+            {"overrule": True, "overrule_timeout": 0},
+            ValueError,
+            "`overrule_timeout` must be a finite number > 0 \\(seconds\\); got 0",
+        ),
+        (
+            {"model_propensity": "logistic"},
+            TypeError,
+            "`model_propensity` must be None or a classifier with `fit` and `predict_proba`",
+        ),
+        (
+            {"propensity": np.full(N, 0.05), "model_propensity": LogisticRegression()},
+            ValueError,
+            "`model_propensity` has no use when `propensity` is given and overrule=False",
+        ),
+        ({"cv": 1}, ValueError, "`cv` must be an int >= 2"),
+        ({"random_state": -1}, ValueError, "`random_state` must be an int between 0 and"),
     ],
 )
 def test_bad_input_names_the_argument(data, gold_random, kwargs, error, match):

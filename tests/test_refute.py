@@ -270,12 +270,17 @@ def test_trimmed_router_is_refuted_on_its_overlap_region(split):
         ({"refuters": ()}, ValueError, "at least one"),
         ({"refuters": ("placebo", "placebo")}, ValueError, "must not repeat"),
         ({"refuters": 3}, TypeError, "sequence of names"),
-        ({"n_simulations": 1}, ValueError, "`n_simulations` must be an integer >= 2"),
-        ({"n_simulations": True}, ValueError, "`n_simulations`"),
-        ({"n_simulations": 2.5}, ValueError, "`n_simulations`"),
-        ({"subset_fraction": 1.0}, ValueError, r"`subset_fraction` must be a number in \(0, 1\)"),
+        ({"n_simulations": 1}, ValueError, "`n_simulations` must be an int >= 2 .*; got 1"),
+        ({"n_simulations": True}, TypeError, "`n_simulations` must be an int .*; got bool"),
+        ({"n_simulations": 2.5}, TypeError, "`n_simulations` must be an int .*; got float"),
+        (
+            {"subset_fraction": 1.0},
+            ValueError,
+            r"`subset_fraction` must be a number in \(0, 1\); got 1.0",
+        ),
         ({"subset_fraction": 0}, ValueError, "`subset_fraction`"),
-        ({"subset_fraction": "0.5"}, ValueError, "`subset_fraction`"),
+        ({"subset_fraction": "0.5"}, TypeError, "`subset_fraction` must be a real number"),
+        ({"random_state": "seed"}, TypeError, "`random_state` must be None, an int or"),
     ],
 )
 def test_bad_arguments(kwargs, error, match, router, split):

@@ -7,6 +7,7 @@ import re
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from lightgbm import LGBMRegressor
 from sklearn.exceptions import NotFittedError
@@ -16,7 +17,7 @@ from metarouter_econml import MetaRouter, PooledRouter
 from metarouter_econml import diagnostics as diagnostics_pkg
 from metarouter_econml.datasets import make_routing_data
 from metarouter_econml.diagnostics import DiagnosticReport, ReportFigure, diagnose
-from metarouter_econml.diagnostics._report import DEFAULT_N_SIMULATIONS
+from metarouter_econml.diagnostics._diagnose import DEFAULT_N_SIMULATIONS
 
 SUMMARY_COLUMNS = ["section", "check", "value", "threshold", "verdict", "note"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -238,6 +239,61 @@ def test_markdown_contains_summary_and_rules(bad_report):
     assert "eps=" in text and "Created " in text and "Wall-clock time" in text
 
 
+def _cells(line: str) -> list[str]:
+    """Cells of a markdown table row, split on unescaped pipes only."""
+    return [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+
+
+def test_markdown_tables_escape_pipes_in_check_names(good_report):
+    text = good_report.to_markdown(timestamp=False)
+    check = "largest |standardised mean difference|"
+    assert check in good_report.summary()["check"].tolist()
+    assert "largest \\|standardised mean difference\\|" in text
+    lines = text.splitlines()
+    header = lines.index("## Summary") + 2
+    table = []
+    for line in lines[header:]:
+        if not line.startswith("|"):
+            break
+        table.append(line)
+    assert len(table) == 2 + len(good_report.summary())
+    assert {len(_cells(line)) for line in table} == {5}  # check, section, value, threshold, verdict
+    assert "largest \\|standardised mean difference\\|" in [_cells(r)[0] for r in table]
+    assert (
+        len({len(_cells(line)) for line in str(good_report).splitlines() if line.startswith("|")})
+        == 1
+    )
+
+
+def test_repr_html_shows_the_report_in_a_notebook(bad_report):
+    fragment = bad_report._repr_html_()
+    page = bad_report.to_html()
+    assert "<html" not in fragment and "<!DOCTYPE" not in fragment and "<body" not in fragment
+    assert fragment.startswith("<style>")
+    # the CSS is scoped to the report's element, so it does not restyle the notebook
+    css = fragment[len("<style>") : fragment.index("</style>")]
+    assert "body{" not in css and all(
+        rule.startswith(".metarouter-report") for rule in css.split("}") if rule
+    )
+    div = fragment[fragment.index('<div class="metarouter-report">') :]
+    assert div.endswith("</div>") and div in page  # the same renderer as the page
+    assert 'class="verdict fail"' in fragment
+    for check in bad_report.summary()["check"]:
+        assert f"<td>{html.escape(check)}</td>" in fragment, check
+    assert len(re.findall(r"<img\b", fragment)) == len(bad_report.figures)
+
+
+def test_warnings_and_advice_are_kept_apart(bad_report):
+    # the report's warnings are the overlap notes (then refuter failures), never the advice of
+    # assess_overlap, which names `result.` attributes; the report gives its own advice
+    n_notes = len(bad_report.overlap.warnings)
+    assert bad_report.warnings[:n_notes] == bad_report.overlap.warnings
+    assert bad_report.overlap.advice
+    assert not any(a in w for a in bad_report.overlap.advice for w in bad_report.warnings)
+    assert "`result." not in bad_report.to_markdown()
+    assert 'overlap="trim"' in " ".join(bad_report.what_to_do())
+
+
 def test_timestamp_false_gives_the_same_report_for_the_same_seed(good_router, good_split):
     def run():
         return diagnose(
@@ -334,6 +390,23 @@ def test_trimmed_router_gives_its_overlap_propensity(good_split):
     assert "preference_outside_overlap" in report.router_config
 
 
+def test_default_propensity_is_the_trimmed_routers_overlap_region(good_split):
+    """diagnose cross-fits with the router's overlap recipe: with the same seed, the same values."""
+    router = _fit(good_split, overlap="trim")
+    report = diagnose(
+        router,
+        good_split.X_train,
+        good_split.y_train,
+        gold=good_split.gold_train,
+        refuters=(),
+        overrule=False,
+        figures=False,
+        random_state=0,  # the router's seed
+    )
+    np.testing.assert_array_equal(report.overlap.propensity, router.overlap_propensity_)
+    assert report.overlap.propensity_source == (f"LGBMClassifier cross-fitted on {router.cv} folds")
+
+
 def test_auto_fallback_skips_refutation_with_the_reason():
     data = make_routing_data(n_samples=500, n_features=6, bias="none", random_state=1)
     split = data.split(n_test=100, n_gold=40, random_state=0)
@@ -413,6 +486,37 @@ def test_bad_options(kwargs, match, good_router, good_split):
             gold=good_split.gold_train,
             **kwargs,
         )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"n_simulations": 1}, ValueError, "`n_simulations` must be an int >= 2"),
+        ({"subset_fraction": 1.5}, ValueError, r"`subset_fraction` must be a number in \(0, 1\)"),
+        ({"factor": 0.5}, ValueError, "`factor` must be a finite number > 1; got 0.5"),
+        ({"overrule": 1}, TypeError, "`overrule` must be a bool; got int 1"),
+        ({"figures": "yes"}, TypeError, "`figures` must be a bool"),
+        ({"model_propensity": 3}, TypeError, "`model_propensity` must be None or a classifier"),
+        ({"refuters": 3}, TypeError, "`refuters` must be a sequence of names"),
+        ({"propensity": [0.5, 0.5]}, ValueError, "`X` and `propensity` must have the same"),
+    ],
+)
+def test_bad_parameters_name_the_argument(kwargs, error, match, good_router, good_split):
+    with pytest.raises(error, match=match):
+        diagnose(
+            good_router,
+            good_split.X_train,
+            good_split.y_train,
+            gold=good_split.gold_train,
+            **kwargs,
+        )
+
+
+def test_misaligned_pandas_labels_are_refused(good_router, good_split):
+    X = good_split.X_train
+    y = pd.Series(good_split.y_train, index=X.index[::-1])
+    with pytest.raises(ValueError, match="`y` and `X` have different indexes"):
+        diagnose(good_router, X, y, gold=good_split.gold_train, refuters=(), overrule=False)
 
 
 def test_defaults_and_exports():

@@ -1,9 +1,12 @@
-"""Diagnostics of the Meta-Router's bias estimate."""
+"""Diagnostics of the Meta-Router's bias estimate: overlap checks, refutations, the report."""
 
+from ._diagnose import diagnose
 from ._display import OverlapDisplay, ProjectionDisplay
-from ._overlap import OverlapResult, OverRuleResult, assess_overlap
+from ._figures import ReportFigure
+from ._overlap import assess_overlap
+from ._overlap_result import OverlapResult, OverRuleResult
 from ._refute import RefutationResult, refute_bias
-from ._report import DiagnosticReport, ReportFigure, diagnose
+from ._report import DiagnosticReport
 
 __all__ = [
     "DiagnosticReport",

@@ -13,10 +13,12 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from .._estimation import propensity_bounds
-from .._validation import check_gold_mask
-from ._overlap import _check_propensity, _check_X, cross_fitted_propensity, principal_components
+from .._validation import Seed, check_aligned, check_features, check_gold_mask, random_seed
+from ._overlap import DEFAULT_CV, check_propensity, cross_fit_propensity
+from ._overrule import principal_components
 
 __all__ = ["OverlapDisplay", "ProjectionDisplay"]
 
@@ -80,8 +82,9 @@ class OverlapDisplay:
         when ``X`` and ``gold`` are the training data (only the length can be checked):
         ``propensity_`` (EconML's fold models, each read on its held-out fold), or, when that
         has gaps (a router with ``overlap="trim"``), ``overlap_propensity_``. Otherwise the
-        propensity is cross-fitted on ``X`` as :func:`assess_overlap` does, with a warning when
-        the router's propensities belong to other rows.
+        propensity is cross-fitted on ``X`` as :func:`assess_overlap` does, with the router's
+        overlap classifier (``model_overlap``, or the default) on ``cv`` folds, with a warning
+        when the router's propensities belong to other rows.
 
         Parameters
         ----------
@@ -101,9 +104,11 @@ class OverlapDisplay:
         -------
         OverlapDisplay
         """
-        X_arr, _ = _check_X(X)
+        X_arr = np.asarray(check_features(BaseEstimator(), X, reset=True), dtype=np.float64)
         n = X_arr.shape[0]
         gold_arr = check_gold_mask(gold, n_rows=n)
+        check_aligned(X, gold, "gold")
+        seed = random_seed(Seed().check(random_state, "random_state"))
         e, other_length = None, None
         for attr in ("propensity_", "overlap_propensity_"):
             values = getattr(router, attr, None)
@@ -113,7 +118,7 @@ class OverlapDisplay:
             if values.shape != (n,):
                 other_length = values.size
             elif np.isfinite(values).all():
-                e = _check_propensity(values, n)
+                e = check_propensity(values, n)
                 break
         if e is None:
             if other_length is not None:
@@ -123,7 +128,8 @@ class OverlapDisplay:
                     UserWarning,
                     stacklevel=2,
                 )
-            e = cross_fitted_propensity(X_arr, gold_arr, random_state=random_state)
+            model, cv = getattr(router, "model_overlap", None), getattr(router, "cv", DEFAULT_CV)
+            e, _ = cross_fit_propensity(X_arr, gold_arr, model=model, cv=cv, seed=seed)
         return cls.from_predictions(e, gold_arr, factor=factor, ax=ax, bins=bins, **kwargs)
 
     @classmethod
@@ -145,7 +151,7 @@ class OverlapDisplay:
         OverlapDisplay
         """
         n = len(propensity) if hasattr(propensity, "__len__") else 0
-        e = _check_propensity(propensity, n)
+        e = check_propensity(propensity, n)
         gold_arr = check_gold_mask(gold, n_rows=n)
         base_rate = float(gold_arr.mean())
         display = cls(
@@ -284,7 +290,7 @@ class ProjectionDisplay:
         -------
         ProjectionDisplay
         """
-        X_arr, _ = _check_X(X)
+        X_arr = np.asarray(check_features(BaseEstimator(), X, reset=True), dtype=np.float64)
         if X_arr.shape[1] < 2:
             raise ValueError(
                 f"`X` must have at least 2 features for a 2-D projection; got {X_arr.shape[1]}."

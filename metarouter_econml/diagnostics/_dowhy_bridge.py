@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,7 +73,7 @@ def safe_feature_names(n_features: int) -> list[str]:
 class _Recorder:
     """A list of estimates shared by every deep copy of the wrapper that holds it."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.values: list[float] = []
 
     def __deepcopy__(self, memo):
@@ -110,9 +111,9 @@ class DowhyFit:
     """A fitted DoWhy model of the bias: data, model, estimand and the EconML estimate."""
 
     data: pd.DataFrame
-    model: object
-    estimand: object
-    estimate: object
+    model: Any  # dowhy.CausalModel
+    estimand: Any  # dowhy's IdentifiedEstimand
+    estimate: Any  # dowhy's CausalEstimate
     effect_modifiers: list
     recorder: _Recorder
 

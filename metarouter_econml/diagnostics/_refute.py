@@ -11,8 +11,8 @@ import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from numbers import Integral, Real
-from types import MappingProxyType
+from numbers import Integral
+from types import MappingProxyType, SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._routers import MetaRouter
-from .._validation import check_features, check_gold_mask, check_labels
+from .._validation import (
+    Int,
+    Real,
+    Seed,
+    check_aligned,
+    check_features,
+    check_gold_mask,
+    check_labels,
+    check_params,
+    head,
+)
 from . import _dowhy_bridge
 
 __all__ = ["REFUTERS", "RefutationResult", "refute_bias"]
@@ -189,16 +199,10 @@ def refute_bias(
           ``required_variables=False``: DoWhy's optional measurement noise on the covariates is
           drawn from numpy's global generator and could not be seeded).
     n_simulations : int, default=20
-        Refits per refuter, at least 2; every simulation refits the whole estimator. Measured
-        with the default router (learner ``"r"``) at 4,500 rows x 50 features with 100 gold rows:
-        one simulation costs about 2.2-2.5 CPU-seconds for every refuter (the subset refits
-        on 80 % of the rows, the bootstrap on duplicated rows), so the default 20 simulations cost
-        about 45-50 CPU-seconds per refuter and 3-3.5 CPU-minutes for all four. On a shared
-        2-core machine the wall time was 1.5-5 times that (a full default run took 12 minutes
-        at load 10: placebo 230 s, common cause 238 s, subset 108 s, bootstrap 144 s); the
-        ``seconds`` column reports it. 20 estimates the spread of the refuted estimates, on which
-        DoWhy's p-value rests, to about 16 %; below 100 simulations DoWhy uses a normal
-        approximation (see Notes).
+        Refits per refuter, at least 2. Every simulation refits the whole estimator, so the cost
+        grows linearly with it (the ``seconds`` column reports the time of each refuter). The
+        refuted estimates' spread, on which DoWhy's p-value rests, is estimated more precisely
+        with more simulations; below 100 DoWhy uses a normal approximation (see Notes).
     subset_fraction : float in (0, 1), default=0.8
         Share of rows kept by ``"data_subset"``.
     random_state : int, RandomState or None, default=None
@@ -220,7 +224,8 @@ def refute_bias(
     ValueError
         If the router has no CATE estimator (e.g. ``learner="auto"`` fell back to a baseline),
         a refuter name is unknown or repeated, or ``n_simulations``/``subset_fraction`` are out
-        of range.
+        of range (``TypeError`` when they are not numbers), or the inputs do not match the
+        router's features or each other.
 
     Notes
     -----
@@ -260,39 +265,63 @@ def refute_bias(
     >>> print(result.table["refuter"].tolist(), result.table["n_simulations"].tolist())
     ['placebo'] [2]
     """
-    names = _check_refuters(refuters)
-    n_simulations = _check_n_simulations(n_simulations)
-    subset_fraction = _check_subset_fraction(subset_fraction)
-    _check_router(router)
-
+    check_router(router, _WHY_REFUTE)
+    _check_estimator(router)
+    names = check_refuters(refuters, allow_empty=False)
+    params = check_refutation_params(n_simulations, subset_fraction, random_state)
     X_arr = check_features(router, X, reset=False)
-    y_arr = check_labels(y, n_rows=X_arr.shape[0])
-    gold_arr = check_gold_mask(gold, n_rows=X_arr.shape[0])
-    n_gold = int(gold_arr.sum())
-    mismatch = (n_gold, X_arr.shape[0] - n_gold) != (router.n_gold_, router.n_preference_)
+    n = X_arr.shape[0]
+    y_arr = check_labels(y, n_rows=n)
+    gold_arr = check_gold_mask(gold, n_rows=n)
+    check_aligned(X, y, "y")
+    check_aligned(X, gold, "gold")
+    bias = np.asarray(router.estimate_bias(X), dtype=np.float64)
+    return refutations(router, X, X_arr, y_arr, gold_arr, bias=bias, refuters=names, **params)
+
+
+def refutations(
+    router: MetaRouter,
+    X,
+    X_arr: np.ndarray,
+    y: np.ndarray,
+    gold: np.ndarray,
+    *,
+    bias: np.ndarray,
+    refuters: tuple[str, ...],
+    n_simulations: int,
+    subset_fraction: float,
+    random_state,
+) -> RefutationResult:
+    """:func:`refute_bias` on validated inputs (see there).
+
+    ``X`` is the caller's feature matrix, handed only to the router's own methods; ``X_arr`` is
+    its validated array, ``bias`` the router's ``estimate_bias`` on those rows.
+    """
+    n_gold = int(gold.sum())
+    mismatch = (n_gold, gold.size - n_gold) != (router.n_gold_, router.n_preference_)
     if mismatch:
         warnings.warn(
             f"The router was fitted on {router.n_gold_} gold and {router.n_preference_} preference "
-            f"rows; got {n_gold} and {X_arr.shape[0] - n_gold}. Refuting its estimator "
+            f"rows; got {n_gold} and {gold.size - n_gold}. Refuting its estimator "
             "configuration on these rows: the original estimate will differ from the router's own. "
             "Pass the training data to refute the fitted router.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    y_pb = np.where(gold_arr, y_arr * router.scale_, y_arr)
-    rows = _rows_the_estimator_saw(router, X, gold_arr, training=not mismatch)
-    X_arr, y_pb, gold_arr = X_arr[rows], y_pb[rows], gold_arr[rows]
-    n_gold = int(gold_arr.sum())
+    y_pb = np.where(gold, y * router.scale_, y)
+    rows = _rows_the_estimator_saw(router, X, gold, training=not mismatch)
+    X_arr, y_pb, gold = X_arr[rows], y_pb[rows], gold[rows]
+    n_gold = int(gold.sum())
 
     rng = check_random_state(random_state)
     draws = rng.randint(np.iinfo(np.int32).max, size=len(REFUTERS))
     seeds = dict(zip(REFUTERS, draws, strict=True))
 
-    estimator = _unfitted_cate_estimator(router, n_gold, int(gold_arr.size) - n_gold)
-    fit = _dowhy_bridge.fit_dowhy(X_arr, y_pb, gold_arr, estimator)
+    estimator = _unfitted_cate_estimator(router, n_gold, int(gold.size) - n_gold)
+    fit = _dowhy_bridge.fit_dowhy(X_arr, y_pb, gold, estimator)
     original = fit.value
     table_rows, simulations, dowhy_results = [], {}, {}
-    for name in names:
+    for name in refuters:
         start = time.perf_counter()
         refutation, sims = _dowhy_bridge.refute(
             fit,
@@ -331,8 +360,8 @@ def refute_bias(
     return RefutationResult(
         table=pd.DataFrame.from_records(table_rows, columns=_TABLE_COLUMNS),
         estimate=original,
-        estimate_preference=float(np.mean(fit.cate[~gold_arr])),
-        router_estimate=float(np.mean(router.estimate_bias(X)[rows])),
+        estimate_preference=float(np.mean(fit.cate[~gold])),
+        router_estimate=float(np.mean(bias[rows])),
         learner=str(router.learner_),
         n_samples=int(X_arr.shape[0]),
         n_gold=n_gold,
@@ -344,7 +373,32 @@ def refute_bias(
 
 
 # -- validation ----------------------------------------------------------------------------------
-def _check_refuters(refuters) -> tuple[str, ...]:
+_WHY_REFUTE = "refutation needs its CATE estimator of the bias"
+
+_RULES = {
+    "n_simulations": Int(
+        low=2, what="refits per refuter: DoWhy's test needs the spread of the refuted estimates"
+    ),
+    "subset_fraction": Real(0, 1, low_open=True, high_open=True),
+    "random_state": Seed(),
+}
+
+
+def check_refutation_params(n_simulations, subset_fraction, random_state) -> dict:
+    """Validate ``n_simulations``, ``subset_fraction`` and ``random_state``; return them by name."""
+    values = SimpleNamespace(
+        n_simulations=n_simulations, subset_fraction=subset_fraction, random_state=random_state
+    )
+    return check_params(values, _RULES)
+
+
+def check_refuters(refuters, *, allow_empty: bool) -> tuple[str, ...]:
+    """The refuter names as a tuple: a name or a sequence of distinct names from :data:`REFUTERS`.
+
+    With ``allow_empty``, None and an empty sequence give ``()`` (no refutation).
+    """
+    if refuters is None and allow_empty:
+        return ()
     if isinstance(refuters, str):
         refuters = (refuters,)
     try:
@@ -354,43 +408,29 @@ def _check_refuters(refuters) -> tuple[str, ...]:
         message = f"`refuters` must be a sequence of names from {REFUTERS}; got {kind}."
         raise TypeError(message) from None
     if not names:
+        if allow_empty:
+            return ()
         raise ValueError(f"`refuters` must name at least one of {REFUTERS}; got an empty sequence.")
     unknown = [name for name in names if not (isinstance(name, str) and name in REFUTERS)]
     if unknown:
-        raise ValueError(f"`refuters` must be names from {REFUTERS}; got unknown {unknown}.")
+        raise ValueError(f"`refuters` must be names from {REFUTERS}; got unknown {head(unknown)}.")
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
-        raise ValueError(f"`refuters` must not repeat a name; got {repeated} more than once.")
+        raise ValueError(f"`refuters` must not repeat a name; got {head(repeated)} more than once.")
     return names
 
 
-def _check_n_simulations(n_simulations) -> int:
-    is_int = isinstance(n_simulations, Integral) and not isinstance(n_simulations, bool)
-    if not is_int or n_simulations < 2:
-        raise ValueError(
-            "`n_simulations` must be an integer >= 2 (DoWhy's test needs the spread of the refuted "
-            f"estimates); got {n_simulations!r}."
-        )
-    return int(n_simulations)
-
-
-def _check_subset_fraction(subset_fraction) -> float:
-    if (
-        isinstance(subset_fraction, bool)
-        or not isinstance(subset_fraction, Real)
-        or not 0 < subset_fraction < 1
-    ):
-        raise ValueError(f"`subset_fraction` must be a number in (0, 1); got {subset_fraction!r}.")
-    return float(subset_fraction)
-
-
-def _check_router(router) -> None:
+def check_router(router, why: str) -> None:
+    """Refuse anything but a fitted :class:`~metarouter_econml.MetaRouter`; ``why`` says why."""
     if not isinstance(router, MetaRouter):
         raise TypeError(
-            "`router` must be a fitted MetaRouter (refutation needs its CATE estimator of the "
-            f"bias); got {type(router).__name__}."
+            f"`router` must be a fitted MetaRouter; got {type(router).__name__}: {why}."
         )
     check_is_fitted(router, "router_model_")
+
+
+def _check_estimator(router: MetaRouter) -> None:
+    """Refuse a router without a CATE estimator (``learner="auto"`` fell back to a baseline)."""
     if router.cate_estimator_ is None:
         reason = ""
         if isinstance(router.learner, str) and router.learner == "auto":
@@ -431,7 +471,9 @@ def _unfitted_cate_estimator(router: MetaRouter, n_gold: int, n_preference: int)
     """
     learner = router.learner if not isinstance(router.learner, str) else router.learner_
     seed = getattr(router.cate_estimator_, "random_state", None)
-    estimator, _ = router._unfitted_cate(learner, n_gold, n_preference, seed)
+    if not isinstance(seed, Integral):  # a user-supplied estimator: deep-copied, seed unused
+        seed = 0
+    estimator, _ = router._unfitted_cate(learner, n_gold, n_preference, int(seed))
     return estimator
 
 

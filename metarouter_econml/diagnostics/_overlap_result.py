@@ -1,0 +1,316 @@
+"""Results of the overlap checks (:class:`OverlapResult`, :class:`OverRuleResult`), with text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .._format import format_number, markdown_table
+
+__all__ = ["SMD_NOTE_THRESHOLD", "OverRuleResult", "OverlapResult"]
+
+#: |SMD| above which a feature is reported as clearly imbalanced (a common rule of thumb).
+SMD_NOTE_THRESHOLD = 0.25
+
+
+@dataclass(frozen=True, eq=False)
+class OverRuleResult:
+    """What OverRule found (or why it did not run) on the leading principal components.
+
+    Attributes
+    ----------
+    status : {"rules", "all_overlap", "timeout", "error"}
+        ``"rules"``: rules describing the overlap region were learnt. ``"all_overlap"``: every row
+        met the overlap criterion, so no rule was needed and the region is everything.
+        ``"timeout"`` / ``"error"``: OverRule did not finish; ``message`` says why.
+    message : str
+        One sentence on the outcome, in plain words.
+    rules : tuple of str
+        The rules, each a conjunction such as ``"PC1 <= 0.001 and PC2 > -0.3"``; a row is in the
+        overlap region when it satisfies any of them.
+    rule_coverage : tuple of float
+        Share of all rows each rule covers.
+    components : int
+        Number of leading principal components OverRule saw (named ``PC1``, ``PC2``, ...).
+    explained_variance_ratio : tuple of float
+        Share of the variance of the (centred or standardised) features each component carries.
+    loadings : DataFrame
+        The components (columns ``PC1``...) as weights of the features (rows): ``PCk`` is the
+        sum of ``loadings[PCk] * (x - mean) / scale`` with ``scale`` the feature's standard
+        deviation when ``standardized`` and 1 otherwise.
+    standardized : bool
+        Whether the features were standardised before the PCA.
+    eps : float
+        OverRule's overlap criterion: a row overlaps when its cross-fitted P(gold | components)
+        lies in ``(eps, 1 - eps)``.
+    config : dict
+        OverRule's search settings (DoWhy ``OverlapConfig``).
+    seconds : float
+        Wall-clock time of the OverRule process, start-up included.
+    timeout : float
+        The time bound it ran under.
+    inside : ndarray of bool or None
+        Row-wise membership of the overlap region; None when OverRule did not finish.
+    share_inside, share_inside_gold, share_inside_preference : float
+        Share of all, gold-standard and preference-based rows inside the region (NaN when
+        OverRule did not finish).
+    """
+
+    status: str
+    message: str
+    rules: tuple[str, ...]
+    rule_coverage: tuple[float, ...]
+    components: int
+    explained_variance_ratio: tuple[float, ...]
+    loadings: pd.DataFrame = field(repr=False)
+    standardized: bool
+    eps: float
+    config: dict
+    seconds: float
+    timeout: float
+    inside: np.ndarray | None = field(repr=False)
+    share_inside: float
+    share_inside_gold: float
+    share_inside_preference: float
+
+    @property
+    def finished(self) -> bool:
+        """True when OverRule ran to the end (rules learnt, or none needed)."""
+        return self.status in ("rules", "all_overlap")
+
+    def describe_components(self, n_top: int = 3) -> list[str]:
+        """One line per component: its share of variance and its largest feature weights."""
+        lines = []
+        for name, share in zip(self.loadings.columns, self.explained_variance_ratio, strict=True):
+            weights = self.loadings[name]
+            top = weights.abs().sort_values(ascending=False).index[:n_top]
+            terms = " ".join(f"{weights[f]:+.2f}*{f}" for f in top)
+            lines.append(f"{name} ({share:.1%} of variance) ~ {terms} ...")
+        return lines
+
+    def __str__(self) -> str:
+        kind = "standardised" if self.standardized else "centred"
+        lines = [
+            f"OverRule (Oberst et al. 2020, via DoWhy) on the {self.components} leading principal "
+            f"components of the {kind} features "
+            f"({sum(self.explained_variance_ratio):.1%} of their variance):",
+            *(f"  {line}" for line in self.describe_components()),
+            f"A row counts as overlapping when OverRule's cross-fitted P(gold | components) is in "
+            f"({self.eps:.4g}, {1 - self.eps:.4g}).",
+        ]
+        if self.status == "rules":
+            lines.append(
+                f"Overlap region ({len(self.rules)} rule(s); a row is inside if any holds):"
+            )
+            for i, (rule, cover) in enumerate(zip(self.rules, self.rule_coverage, strict=True)):
+                prefix = "   " if i == 0 else "OR "
+                lines.append(f"  {prefix}{rule}   [covers {cover:.1%} of rows]")
+        lines.append(self.message)
+        if self.finished:
+            lines.append(
+                f"Inside the region: {self.share_inside_gold:.1%} of gold-standard rows, "
+                f"{self.share_inside_preference:.1%} of preference rows "
+                f"({self.share_inside:.1%} of all rows)."
+            )
+        settings = ", ".join(f"{k}={v}" for k, v in self.config.items())
+        lines.append(f"Settings: {settings}; {self.seconds:.1f} s (time bound {self.timeout:g} s).")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, eq=False)
+class OverlapResult:
+    """Outcome of :func:`assess_overlap`: positivity checks with numbers and plain-language notes.
+
+    Attributes
+    ----------
+    propensity : ndarray of shape (n_samples,)
+        Cross-fitted P(gold | x) of every row (read-only).
+    propensity_source : str
+        Where the propensities came from (given by the caller, or the model cross-fitted here).
+    base_rate : float
+        Share of gold-standard rows, ``n_gold / n_samples``.
+    factor : float
+        How many times rarer than the base rate a source must be for a row to count as extreme.
+    bounds : (float, float)
+        ``propensity_bounds(base_rate, factor)``: propensities outside are extreme.
+    n_samples, n_gold, n_preference : int
+        Rows, gold-standard rows and preference-based rows.
+    n_extreme, n_extreme_gold, n_extreme_preference : int
+        Rows with an extreme propensity: all, gold-standard, preference-based.
+    extreme_share, extreme_share_gold, extreme_share_preference : float
+        The same as shares of all, gold-standard and preference-based rows.
+    max_extreme_share : float
+        The largest tolerated ``extreme_share``.
+    extreme_ratio : float
+        ``extreme_share / max_extreme_share`` (above 1 fails).
+    ess : float
+        Effective sample size of the gold-standard rows reweighted to the preference population
+        (weights ``(1 - e) / e``): ``(sum w)^2 / sum w^2``.
+    ess_ratio : float
+        ``ess / n_gold``.
+    min_ess_ratio : float
+        The smallest tolerated ``ess_ratio``.
+    positivity_ok : bool
+        ``extreme_share <= max_extreme_share``.
+    ess_ok : bool
+        ``ess_ratio >= min_ess_ratio``.
+    smd : DataFrame
+        Every feature (index ``feature``) with ``mean_gold``, ``mean_preference``, ``smd``
+        (gold minus preference mean over the pooled standard deviation
+        ``sqrt((var_gold + var_preference) / 2)``) and ``smd_weighted`` (gold rows reweighted by
+        ``(1 - e) / e``, same denominator), sorted by ``|smd|``, largest first.
+    n_smd : int
+        How many rows of ``smd`` the text report shows.
+    overrule : OverRuleResult or None
+        OverRule's rules, or None when not requested.
+    warnings : tuple of str
+        Plain-language notes on what failed or deserves a look, with the numbers.
+    advice : tuple of str
+        What to do about the failed checks (empty when both pass).
+    """
+
+    propensity: np.ndarray = field(repr=False)
+    propensity_source: str
+    base_rate: float
+    factor: float
+    bounds: tuple[float, float]
+    n_samples: int
+    n_gold: int
+    n_preference: int
+    n_extreme: int
+    n_extreme_gold: int
+    n_extreme_preference: int
+    extreme_share: float
+    extreme_share_gold: float
+    extreme_share_preference: float
+    max_extreme_share: float
+    extreme_ratio: float
+    ess: float
+    ess_ratio: float
+    min_ess_ratio: float
+    positivity_ok: bool
+    ess_ok: bool
+    smd: pd.DataFrame = field(repr=False)
+    n_smd: int
+    overrule: OverRuleResult | None = field(repr=False)
+    warnings: tuple[str, ...] = field(repr=False)
+    advice: tuple[str, ...] = field(repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when both checks pass: few extreme propensities and enough effective gold rows.
+
+        SMDs and OverRule describe the data; they do not enter the verdict.
+        """
+        return bool(self.positivity_ok and self.ess_ok)
+
+    @property
+    def smd_top(self) -> pd.DataFrame:
+        """The ``n_smd`` features with the largest ``|smd|``."""
+        return self.smd.head(self.n_smd)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per check: ``check``, ``value``, ``threshold``, ``verdict``, ``note``.
+
+        ``verdict`` is ``"pass"`` or ``"fail"`` for the two checks behind :attr:`ok`, ``"info"``
+        for descriptive rows (largest SMD, OverRule's region) and ``"skipped"`` when OverRule was
+        not run or did not finish.
+        """
+        low, high = self.bounds
+        rows = [
+            {
+                "check": "extreme propensity share",
+                "value": self.extreme_share,
+                "threshold": self.max_extreme_share,
+                "verdict": "pass" if self.positivity_ok else "fail",
+                "note": (
+                    f"{self.n_extreme} of {self.n_samples} rows ({self.n_extreme_gold} gold, "
+                    f"{self.n_extreme_preference} preference) have P(gold | x) outside "
+                    f"[{low:.4g}, {high:.4g}], i.e. {self.factor:g}x away from the base rate "
+                    f"{self.base_rate:.4g}; {self.extreme_ratio:.2f}x the tolerated share."
+                ),
+            },
+            {
+                "check": "effective gold sample size ratio",
+                "value": self.ess_ratio,
+                "threshold": self.min_ess_ratio,
+                "verdict": "pass" if self.ess_ok else "fail",
+                "note": (
+                    f"Reweighted to the preference rows by (1 - e) / e, the {self.n_gold} gold "
+                    f"rows are worth {self.ess:.1f} rows."
+                ),
+            },
+        ]
+        top = self.smd.iloc[0]
+        rows.append(
+            {
+                "check": "largest |standardised mean difference|",
+                "value": float(abs(top["smd"])),
+                "threshold": SMD_NOTE_THRESHOLD,
+                "verdict": "info",
+                "note": (
+                    f"Feature {self.smd.index[0]!r}: SMD {top['smd']:+.3f} (gold minus "
+                    f"preference), {top['smd_weighted']:+.3f} after reweighting the gold rows; "
+                    f"above {SMD_NOTE_THRESHOLD} is a large imbalance, not by itself a positivity "
+                    "failure."
+                ),
+            }
+        )
+        rows.append(self._overrule_row())
+        return pd.DataFrame.from_records(
+            rows, columns=["check", "value", "threshold", "verdict", "note"]
+        )
+
+    def _overrule_row(self) -> dict:
+        row = {"check": "OverRule overlap region (preference rows inside)", "threshold": np.nan}
+        rule = self.overrule
+        if rule is None:
+            return {
+                **row,
+                "value": np.nan,
+                "verdict": "skipped",
+                "note": "Not requested (overrule=False).",
+            }
+        if not rule.finished:
+            return {**row, "value": np.nan, "verdict": "skipped", "note": rule.message}
+        return {
+            **row,
+            "value": rule.share_inside_preference,
+            "verdict": "info",
+            "note": (
+                f"{len(rule.rules)} rule(s) on {rule.components} principal components hold "
+                f"{rule.share_inside_gold:.1%} of gold and {rule.share_inside_preference:.1%} of "
+                "preference rows; see `overrule` for the rules."
+            ),
+        }
+
+    def __str__(self) -> str:
+        verdict = "PASS" if self.ok else "FAIL"
+        header = (
+            f"Overlap assessment: {verdict} ({self.n_samples} rows, {self.n_gold} gold-standard, "
+            f"base rate {self.base_rate:.4g}; propensity: {self.propensity_source})"
+        )
+        summary = self.summary()
+        table = summary[["check", "value", "threshold", "verdict"]].copy()
+        table["value"] = table["value"].map(format_number)
+        table["threshold"] = table["threshold"].map(format_number)
+        notes = "\n".join(f"- {row.check}: {row.note}" for row in summary.itertuples())
+        smd = self.smd_top.reset_index()[["feature", "smd", "smd_weighted"]]
+        smd[["smd", "smd_weighted"]] = smd[["smd", "smd_weighted"]].map(lambda v: f"{v:+.3f}")
+        parts = [
+            header,
+            markdown_table(table),
+            notes,
+            f"Standardised mean differences, gold minus preference (top {len(smd)} by |SMD|; "
+            "weighted: gold rows reweighted by (1 - e) / e):",
+            markdown_table(smd),
+        ]
+        if self.overrule is not None:
+            parts.append(str(self.overrule))
+        if self.warnings:
+            parts.append("Warnings:\n" + "\n".join(f"- {w}" for w in self.warnings))
+        if self.advice:
+            parts.append("What to do:\n" + "\n".join(f"- {a}" for a in self.advice))
+        return "\n\n".join(parts)
