@@ -5,14 +5,17 @@ treatment, estimates the bias of preference labels as a conditional average trea
 EconML, debiases the preference labels and trains a router on them.
 """
 
-from ._routers import (
-    GoldOnlyRouter,
-    MeanShiftRouter,
-    MetaRouter,
-    PooledRouter,
-    PreferenceOnlyRouter,
-    load,
-)
+from ._compat import warning_filters_kept
+
+with warning_filters_kept():  # dependencies' imports add process-wide filters; undo them
+    from ._routers import (
+        GoldOnlyRouter,
+        MeanShiftRouter,
+        MetaRouter,
+        PooledRouter,
+        PreferenceOnlyRouter,
+        load,
+    )
 
 __version__ = "0.1.0"
 

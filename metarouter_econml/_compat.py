@@ -17,6 +17,13 @@ dowhy (``0.14``, imported by every ``econml.dml`` / ``econml.dr`` import)
       ``sys.displayhook`` for the whole process (interactive sessions and doctests then print
       ``bool`` for ``dtype('bool')``). :func:`import_dowhy_quietly` imports it once and puts the
       hook back; every module of ours that imports EconML or DoWhy calls it first.
+    - DoWhy's and EconML's imports add process-wide warning filters (statsmodels ``always``,
+      sympy ``once``, urllib3, ray); :func:`import_dowhy_quietly` undoes them too.
+
+scipy and numpy (any version)
+    - their first import adds warning filters (scipy.special's ``always``, numpy's ``ignore``
+      of binary-incompatibility messages); the package's ``__init__`` imports under
+      :func:`warning_filters_kept`, which puts the caller's filters back.
 
 pandas (``>=2.2.3``)
     - 3 made round-trip float parsing the default of ``read_csv`` and deprecated the
@@ -26,6 +33,9 @@ pandas (``>=2.2.3``)
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = [
@@ -37,20 +47,36 @@ __all__ = [
 
 
 def import_dowhy_quietly() -> None:
-    """Import ``dowhy.causal_model`` without letting it replace ``sys.displayhook``.
+    """Import DoWhy and EconML once, leaving ``sys.displayhook`` and the warning filters alone.
 
-    Cheap after the first call (the module is cached by then). Does nothing to a hook that was
-    replaced before the call.
+    ``dowhy.causal_model`` calls ``sympy.init_printing()`` at import, which replaces
+    ``sys.displayhook``; DoWhy's and EconML's imports (statsmodels, sympy, urllib3, ray) add
+    process-wide warning filters. Both are put back as they were. Cheap after the first call
+    (the modules are cached by then).
     """
     import sys
 
-    if "dowhy.causal_model" in sys.modules:
+    if "dowhy.causal_model" in sys.modules and "econml.dr" in sys.modules:
         return
     hook = sys.displayhook
     try:
-        import dowhy.causal_model  # noqa: F401  (imported for its side effect, undone below)
+        with warnings.catch_warnings():  # restores warnings.filters on exit
+            import dowhy.causal_model  # noqa: F401  (imported for its side effects, undone)
+            import econml.dml  # noqa: F401
+            import econml.dr  # noqa: F401
     finally:
         sys.displayhook = hook
+
+
+@contextlib.contextmanager
+def warning_filters_kept() -> Iterator[None]:
+    """Run the body (e.g. importing dependencies) and put ``warnings.filters`` back afterwards.
+
+    scipy, numpy and others add filters to the process-wide list when first imported; library
+    code must leave the caller's filters as it found them.
+    """
+    with warnings.catch_warnings():
+        yield
 
 
 def read_csv_exact(path, **kwargs):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import numpy as np
@@ -132,3 +135,43 @@ def test_fitting_a_router_leaves_the_display_hook_alone():
         "assert sys.displayhook is hook, sys.displayhook\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+
+
+def test_import_and_use_leave_the_callers_warning_filters_alone(tmp_path):
+    """Importing the package, fitting every learner, diagnosing and saving add no filters."""
+    script = textwrap.dedent(
+        """
+        import warnings
+        before = list(warnings.filters)
+        import metarouter_econml
+        from metarouter_econml import MetaRouter, load
+        from metarouter_econml.datasets import make_routing_data
+        from metarouter_econml.diagnostics import refute_bias
+        from metarouter_econml.evaluation import run_protocol
+        steps = {"import": list(warnings.filters)}
+        data = make_routing_data(600, 6, random_state=0)
+        s = data.split(n_test=100, n_gold=60, random_state=0)
+        for learner in ("r", "dr", "causal_forest"):
+            router = MetaRouter(learner=learner, random_state=0)
+            router.fit(s.X_train, s.y_train, gold=s.gold_train)
+            steps["fit " + learner] = list(warnings.filters)
+        router = MetaRouter(random_state=0).fit(s.X_train, s.y_train, gold=s.gold_train)
+        refute_bias(router, s.X_train, s.y_train, s.gold_train, refuters=("placebo",),
+                    n_simulations=2, random_state=0)
+        steps["refute"] = list(warnings.filters)
+        router.save(r"PATH")
+        load(r"PATH")
+        steps["save/load"] = list(warnings.filters)
+        run_protocol(data, methods=["pooled", "meta_r"], n_test=100, n_gold=60, n_splits=1,
+                     random_state=0, verbose=0)
+        steps["protocol"] = list(warnings.filters)
+        changed = {k: [f for f in v if f not in before] for k, v in steps.items()}
+        changed = {k: v for k, v in changed.items() if v or len(steps[k]) != len(before)}
+        print(repr(changed))
+        """
+    ).replace("PATH", str(tmp_path / "router.mr"))
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "{}", done.stdout
