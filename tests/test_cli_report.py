@@ -268,7 +268,7 @@ def test_values_are_checked_by_the_library(argv, message, listed, good_frame, tm
     assert message in stderr and listed in stderr, stderr
 
 
-def test_defaults_are_diagnoses(monkeypatch, good_frame, tmp_path):
+def test_diagnose_keeps_its_own_defaults(monkeypatch, good_frame, tmp_path):
     """Without --refuters or --n-simulations, diagnose's own defaults apply."""
     seen = {}
 
