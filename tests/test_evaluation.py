@@ -5,11 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metarouter_econml.evaluation import (
-    EfficiencyGainCurve,
-    _n_sent,
-    efficiency_gain_curve,
-)
+from metarouter_econml.evaluation import EfficiencyGainCurve, efficiency_gain_curve
+from metarouter_econml.evaluation._curves import _n_sent
 
 matplotlib.use("Agg")
 
@@ -296,10 +293,10 @@ GOOD = [1.0, 2.0, 3.0]
         ({"ratios": []}, r"`ratios` must contain at least 1 values; got 0\."),
         ({"ratios": [0.2, np.nan]}, r"`ratios` must be finite"),
         ({"ratios": [[0.2, 0.4]]}, r"`ratios` must be 1-D"),
-        ({"normalizer": 0.0}, r"`normalizer` must be finite and > 0; got 0\.0\."),
-        ({"normalizer": -1.0}, r"`normalizer` must be finite and > 0"),
-        ({"normalizer": np.nan}, r"`normalizer` must be finite and > 0; got nan"),
-        ({"normalizer": np.inf}, r"`normalizer` must be finite and > 0; got inf"),
+        ({"normalizer": 0.0}, r"`normalizer` must be None or a finite number > 0; got 0\.0\."),
+        ({"normalizer": -1.0}, r"`normalizer` must be None or a finite number > 0"),
+        ({"normalizer": np.nan}, r"`normalizer` must be None or a finite number > 0; got nan"),
+        ({"normalizer": np.inf}, r"`normalizer` must be None or a finite number > 0; got inf"),
     ],
 )
 def test_bad_inputs_raise_value_error_naming_argument(kwargs, match):
@@ -310,7 +307,7 @@ def test_bad_inputs_raise_value_error_naming_argument(kwargs, match):
 
 @pytest.mark.parametrize("normalizer", ["1.0", True, [1.0]])
 def test_normalizer_type_error(normalizer):
-    with pytest.raises(TypeError, match="`normalizer` must be None or a real number"):
+    with pytest.raises(TypeError, match="`normalizer` must be None or a finite number > 0; got"):
         efficiency_gain_curve(GOOD, GOOD, normalizer=normalizer)
 
 
@@ -335,3 +332,45 @@ def test_nonpositive_total_requires_explicit_normalizer():
 def test_curve_constructor_checks_shapes():
     with pytest.raises(ValueError, match="`ratios` and `gains` must be 1-D with the same length"):
         EfficiencyGainCurve(ratios=[0.1, 0.2], gains=[0.0], normalizer=1.0, n_queries=3)
+
+
+# -- layout of the package -------------------------------------------------------------------------
+
+#: Modules of ``metarouter_econml.evaluation`` -> the sibling modules each may import.
+ALLOWED_SIBLINGS = {
+    "_plotting": set(),
+    "_curves": {"_plotting"},
+    "_scoring": {"_curves"},
+    "_protocol": {"_curves", "_plotting"},
+}
+
+
+@pytest.mark.parametrize("module", sorted(ALLOWED_SIBLINGS))
+def test_modules_import_only_lower_siblings(module):
+    import ast
+    from pathlib import Path
+
+    import metarouter_econml.evaluation as evaluation
+
+    folder = Path(evaluation.__file__).parent
+    assert {p.stem for p in folder.glob("*.py")} == {"__init__", *ALLOWED_SIBLINGS}
+    tree = ast.parse((folder / f"{module}.py").read_text(encoding="utf-8"))
+    siblings = set()
+    for node in ast.walk(tree):  # lazy imports inside functions count too
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            siblings.add(node.module or "")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+            "metarouter_econml.evaluation"
+        ):
+            siblings.add(node.module.rsplit(".", 1)[-1])
+    assert siblings <= ALLOWED_SIBLINGS[module], siblings - ALLOWED_SIBLINGS[module]
+    assert "" not in siblings  # never `from . import ...`, which would load the facade
+
+
+def test_no_matplotlib_state_is_changed_at_import():
+    import subprocess
+    import sys
+
+    code = "import sys, metarouter_econml.evaluation; print('matplotlib.pyplot' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

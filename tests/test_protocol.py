@@ -3,6 +3,7 @@
 import dataclasses
 import time
 import warnings
+from html.parser import HTMLParser
 
 import matplotlib
 import numpy as np
@@ -13,7 +14,6 @@ from sklearn.base import BaseEstimator
 
 import metarouter_econml.evaluation as evaluation
 from metarouter_econml import MetaRouter, PooledRouter
-from metarouter_econml._protocol import _DEFAULT_METHODS, _resolve_methods
 from metarouter_econml.datasets import RoutingDataset, make_routing_data
 from metarouter_econml.evaluation import (
     PROTOCOL_METHODS,
@@ -22,6 +22,7 @@ from metarouter_econml.evaluation import (
     routellm_metrics,
     run_protocol,
 )
+from metarouter_econml.evaluation._protocol import _DEFAULT_METHODS, _resolve_methods
 
 matplotlib.use("Agg")
 
@@ -110,6 +111,34 @@ def result(data):
 @pytest.fixture(scope="module")
 def fast(data):
     return run_protocol(data, methods=FAST_METHODS, n_splits=3, random_state=1, verbose=0, **TINY)
+
+
+def html_table_cells(page):
+    """Rows of the first HTML table in ``page``, as lists of cell texts (header first)."""
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.cell = [], None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self.rows.append([])
+            elif tag in ("td", "th"):
+                self.cell = ""
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th"):
+                self.rows[-1].append(self.cell)
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+
+    parser = Cells()
+    parser.feed(page)
+    return parser.rows
 
 
 def without_timing(frame):
@@ -349,7 +378,7 @@ def test_mean_curves(result):
     assert (curves["n_splits"] == 3).all()
     narrow = result.mean_curves(band="mean", level=0.5)
     assert np.isfinite(narrow["lower"]).all()
-    with pytest.raises(ValueError, match="`band` must be 'quantile' or 'mean'"):
+    with pytest.raises(ValueError, match=r"`band` must be one of \['quantile', 'mean'\]; got 'se'"):
         result.mean_curves(band="se")
 
 
@@ -390,6 +419,36 @@ def test_markdown_and_str(result):
     assert "| meta_r" in text
     assert repr(result) == f"ProtocolResult(n_splits=3, methods={METHODS!r})"
     assert "ΔAUC" not in result.to_markdown(reference=None)
+    with pytest.raises(ValueError, match=r"`digits` must be an int >= 0; got -1"):
+        result.to_markdown(digits=-1)
+
+
+def test_notebooks_show_the_summary_table_as_html(result):
+    page = result._repr_html_()
+    assert page.startswith("<p><strong>ProtocolResult: dataset &#x27;synthetic&#x27;, 3 splits")
+    assert page.count("<table") == 1 and "</table>" in page
+    header, *rows = html_table_cells(page)
+    # The same cells as the markdown table, compared with pooling.
+    markdown = result.to_markdown(reference="pooled")
+    assert header[0] == "method" and "ΔAUC vs pooled [95% CI]" in header
+    assert [row[0] for row in rows] == METHODS
+    for row in rows:
+        assert f"| {' | '.join(row)} |".replace(" ", "") in markdown.replace(" ", "")
+    assert "Warnings" not in page
+
+
+def test_html_lists_warnings_and_escapes_names(data):
+    noisy = run_protocol(
+        data,
+        methods={"<warns>": WarningRouter(), "quiet & calm": FeatureRouter()},
+        n_splits=1,
+        random_state=0,
+        verbose=0,
+        **TINY,
+    )
+    page = noisy._repr_html_()
+    assert "<warns>" not in page and "&lt;warns&gt;" in page and "quiet &amp; calm" in page
+    assert "<li>&lt;warns&gt;: UserWarning x1 in 1 split(s)" in page
 
 
 # -- user methods, warnings, errors ----------------------------------------------------------------
@@ -546,16 +605,24 @@ def test_errors_inside_a_split_name_the_method_and_split(data):
         ),
         ({"methods": {"x": object()}}, TypeError, r"`methods\['x'\]` must be an unfitted router"),
         ({"methods": {1: PooledRouter()}}, TypeError, "`methods` keys must be display names"),
-        ({"n_splits": 0}, ValueError, "`n_splits` must be at least 1; got 0"),
+        ({"n_splits": 0}, ValueError, "`n_splits` must be an int >= 1; got 0"),
         ({"n_splits": 2.0}, TypeError, "`n_splits` must be an int"),
         ({"n_test": 590}, ValueError, "`n_test` \\+ `n_gold` must leave at least 2"),
-        ({"n_gold": 1}, ValueError, "`n_gold` must be at least 2"),
+        # Sizes are checked by RoutingDataset.split (its wording).
+        ({"n_gold": 1}, ValueError, "`n_gold` must be .*2; got 1"),
         ({"ratios": [0.5, 0.2]}, ValueError, "`ratios` must be strictly increasing"),
-        ({"normalizer": -1.0}, ValueError, "`normalizer` must be finite and > 0"),
-        ({"normalizer": "total"}, ValueError, "`normalizer` must be None, 'split' or a number"),
+        ({"normalizer": -1.0}, ValueError, r"`normalizer` must be None or one of \['split'\] or"),
+        (
+            {"normalizer": "total"},
+            ValueError,
+            r"`normalizer` must be None or one of \['split'\] or a finite number > 0; got 'total'",
+        ),
+        ({"normalizer": [1.0]}, TypeError, r"`normalizer` must be None or one of \['split'\]"),
         ({"stop_at_nonpositive": "yes"}, TypeError, "`stop_at_nonpositive` must be a bool"),
         ({"n_jobs": 0}, ValueError, "`n_jobs` must be None or a non-zero int; got 0"),
-        ({"verbose": -1}, ValueError, "`verbose` must be an int >= 0"),
+        ({"verbose": -1}, ValueError, "`verbose` must be an int >= 0; got -1"),
+        ({"verbose": 1.5}, TypeError, "`verbose` must be an int; got float 1.5"),
+        ({"use_ray": "no"}, TypeError, "`use_ray` must be a bool; got str 'no'"),
     ],
 )
 def test_invalid_arguments(data, kwargs, error, match):
@@ -570,12 +637,132 @@ def test_dataset_must_be_a_routing_dataset(data):
 
 
 def test_exports():
-    for name in ("routellm_metrics", "run_protocol", "ProtocolResult", "PROTOCOL_METHODS"):
-        assert name in evaluation.__all__
+    assert sorted(evaluation.__all__) == [
+        "EfficiencyGainCurve",
+        "GOLD_SCORER_METRICS",
+        "PROTOCOL_METHODS",
+        "ProtocolResult",
+        "efficiency_gain_curve",
+        "make_gold_scorer",
+        "routellm_metrics",
+        "run_protocol",
+    ]
+    for name in evaluation.__all__:
         assert name in dir(evaluation)
         assert getattr(evaluation, name) is not None
+    # Plain imports: no module-level __getattr__ that loads names on first use.
+    assert not hasattr(evaluation, "__getattr__")
     with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
         evaluation.nothing  # noqa: B018
+
+
+# -- extra metrics and gold_from -------------------------------------------------------------------
+
+
+def test_extra_metrics_add_columns(data):
+    extra = {
+        "rho_psi": lambda router, split, predicted: stats.spearmanr(predicted, split.psi_test)[0],
+        "n_train_gold": lambda router, split, predicted: split.n_gold,
+    }
+    seeded = run_protocol(
+        data,
+        methods={"feature": FeatureRouter(), "oracle": "all_gold"},
+        extra_metrics=extra,
+        n_splits=2,
+        random_state=0,
+        verbose=0,
+        **TINY,
+    )
+    plain = run_protocol(
+        data,
+        methods={"feature": FeatureRouter(), "oracle": "all_gold"},
+        n_splits=2,
+        random_state=0,
+        verbose=0,
+        **TINY,
+    )
+    assert list(seeded.metrics.columns) == [*plain.metrics.columns, "rho_psi", "n_train_gold"]
+    pd.testing.assert_frame_equal(
+        without_timing(seeded.metrics[plain.metrics.columns]), without_timing(plain.metrics)
+    )
+    assert seeded.settings["extra_metrics"] == ["rho_psi", "n_train_gold"]
+    assert (seeded.metrics["n_train_gold"] == 40).all()
+    for s, seed in enumerate(seeded.settings["seeds"]):
+        split = data.split(random_state=seed, **TINY)
+        row = seeded.metrics[
+            (seeded.metrics["split"] == s) & (seeded.metrics["method"] == "feature")
+        ]
+        expected = stats.spearmanr(split.X_test.to_numpy()[:, 0], split.psi_test)[0]
+        assert row["rho_psi"].item() == pytest.approx(expected)
+    # Lambdas reach joblib's worker processes.
+    parallel = run_protocol(
+        data,
+        methods={"feature": FeatureRouter()},
+        extra_metrics=extra,
+        n_splits=2,
+        n_jobs=2,
+        random_state=0,
+        verbose=0,
+        **TINY,
+    )
+    np.testing.assert_array_equal(
+        parallel.metrics["rho_psi"], seeded.metrics.query("method == 'feature'")["rho_psi"]
+    )
+
+
+def test_gold_from_restricts_the_gold_rows_not_the_test_rows(data):
+    def covered(X):
+        return X["pc1"] < 0
+
+    violating = run_protocol(
+        data,
+        methods={"gold rows seen": "gold_only"},
+        gold_from=covered,
+        extra_metrics={
+            "share_covered": lambda router, split, predicted: float(
+                np.mean(covered(split.X_train)[split.gold_train])
+            )
+        },
+        n_splits=2,
+        random_state=0,
+        verbose=0,
+        **TINY,
+    )
+    assert (violating.metrics["share_covered"] == 1.0).all()
+    assert violating.settings["gold_from"] == "callable " + covered.__qualname__
+    mask = covered(data.X).to_numpy()
+    by_mask = run_protocol(
+        data,
+        methods={"gold rows seen": "gold_only"},
+        gold_from=mask,
+        n_splits=2,
+        random_state=0,
+        verbose=0,
+        **TINY,
+    )
+    pd.testing.assert_frame_equal(by_mask.curves, violating.curves)
+    assert by_mask.settings["gold_from"] == f"mask: {int(mask.sum())} of 600 rows eligible"
+    with pytest.raises(ValueError, match="gold_from"):
+        run_protocol(data, methods=["random"], gold_from=mask[:10], n_splits=1, verbose=0, **TINY)
+
+
+@pytest.mark.parametrize(
+    ("extra", "error", "match"),
+    [
+        ([len], TypeError, r"`extra_metrics` must be None or a dict"),
+        ({1: len}, TypeError, r"`extra_metrics` keys must be column names"),
+        ({"auc": len}, ValueError, r"`extra_metrics` keys must not be a standard column"),
+        ({"x": 1.0}, TypeError, r"`extra_metrics\['x'\]` must be a callable"),
+        (
+            {"x": lambda router, split, predicted: "high"},
+            TypeError,
+            r"method 'random' on split 0 .*`extra_metrics\['x'\]` must return a real number",
+        ),
+    ],
+)
+def test_invalid_extra_metrics(data, extra, error, match):
+    with pytest.raises(error, match=match):
+        run_protocol(data, methods=["random"], extra_metrics=extra, n_splits=1, verbose=0, **TINY)
 
 
 # -- statistical (slow) ----------------------------------------------------------------------------

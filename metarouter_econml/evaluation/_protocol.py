@@ -11,6 +11,7 @@ Figure 1-style plot.
 
 from __future__ import annotations
 
+import html
 import math
 import numbers
 import sys
@@ -27,12 +28,19 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_n_jobs
-from ._format import markdown_table
-from ._ray import ordered_ray_results
-from ._routers import GoldOnlyRouter, MeanShiftRouter, MetaRouter, PooledRouter, PreferenceOnlyRouter
-from .datasets import RoutingDataset
-from .evaluation import _check_normalizer, _check_ratios, efficiency_gain_curve, routellm_metrics
+from .._format import markdown_table
+from .._ray import ordered_ray_results
+from .._routers import (
+    GoldOnlyRouter,
+    MeanShiftRouter,
+    MetaRouter,
+    PooledRouter,
+    PreferenceOnlyRouter,
+)
+from .._validation import AnyOf, Bool, Estimator, Int, Options, Real, check_n_jobs
+from ..datasets import RoutingDataset
+from ._curves import _check_ratios, efficiency_gain_curve, routellm_metrics
+from ._plotting import plot_mean_curves
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -74,7 +82,7 @@ class _RandomRouter(BaseEstimator):
         check_is_fitted(self, "n_features_in_")
         seed = self.random_state
         if seed is None or isinstance(seed, numbers.Integral):
-            rng: Any = np.random.default_rng(seed)
+            rng: Any = np.random.default_rng(None if seed is None else int(seed))
         else:
             rng = check_random_state(seed)
         return rng.uniform(size=int(np.shape(X)[0]))
@@ -105,14 +113,34 @@ _REGISTRY: dict[str, Callable[[], _Method]] = {
 #: Names accepted in ``run_protocol(methods=[...])``, in the order they are run.
 PROTOCOL_METHODS: tuple[str, ...] = tuple(_REGISTRY)
 
-#: Methods run by default: all but ``"meta_auto"``, about 10 times slower than ``"meta_r"``.
+#: Methods run by default: all but ``"meta_auto"``, which refits four candidate routers in
+#: every cross-validation fold.
 _DEFAULT_METHODS = tuple(name for name in PROTOCOL_METHODS if name != "meta_auto")
 
 #: Names of the RouteLLM metrics, NaN when the test gains do not sum to a positive number.
 _ROUTELLM_KEYS = ("apgr", "cpt50", "cpt80")
 
-#: Line style of the oracle in plots.
-_ORACLE_STYLE = {"color": "black", "linestyle": ":"}
+#: Columns of ``ProtocolResult.metrics`` before any ``extra_metrics``.
+_METRIC_COLUMNS = (
+    "split",
+    "seed",
+    "method",
+    "auc",
+    "peak",
+    "peak_ratio",
+    *_ROUTELLM_KEYS,
+    "fit_seconds",
+    "n_warnings",
+)
+
+#: Parameter rules of :func:`run_protocol` and :class:`ProtocolResult`.
+_N_SPLITS = Int(low=1)
+_VERBOSE = Int(low=0)
+_LEVEL = Real(0, 1, low_open=True, high_open=True)
+_BAND = Options(("quantile", "mean"))
+_DIGITS = Int(low=0)
+_PROTOCOL_NORMALIZER = AnyOf((Options(("split",)), Real(0, low_open=True)), none=True)
+_ROUTER = Estimator(("fit", "predict"), kind="an unfitted router")
 
 
 def _resolve_methods(methods: Any) -> dict[str, _Method]:
@@ -136,13 +164,7 @@ def _resolve_methods(methods: Any) -> dict[str, _Method]:
                     )
                 resolved[name] = _REGISTRY[router]()
                 continue
-            fit, predict = getattr(router, "fit", None), getattr(router, "predict", None)
-            if not (callable(fit) and callable(predict)):
-                raise TypeError(
-                    f"`methods[{name!r}]` must be an unfitted router with `fit(X, y, gold=...)` "
-                    f"and `predict(X)`; got {type(router).__name__}."
-                )
-            resolved[name] = _Method(router)
+            resolved[name] = _Method(_ROUTER.check(router, f"methods[{name!r}]"))
         return resolved
     if isinstance(methods, str) or not isinstance(methods, (list, tuple)):
         raise TypeError(
@@ -170,18 +192,43 @@ def _seeded_clone(router: Any, seed: int) -> Any:
     return router
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an int; got {type(value).__name__} {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be at least {minimum}; got {value}.")
-    return int(value)
+def _check_extra_metrics(extra_metrics: Any) -> dict[str, Callable[..., Any]]:
+    """Validate ``extra_metrics`` and return it as a plain dict (empty for None)."""
+    if extra_metrics is None:
+        return {}
+    if not isinstance(extra_metrics, Mapping):
+        raise TypeError(
+            "`extra_metrics` must be None or a dict {column name: metric(router, split, "
+            f"predicted)}}; got {type(extra_metrics).__name__}."
+        )
+    checked = {}
+    for name, metric in extra_metrics.items():
+        if not isinstance(name, str):
+            raise TypeError(
+                f"`extra_metrics` keys must be column names (str); got {type(name).__name__}."
+            )
+        if name in _METRIC_COLUMNS:
+            raise ValueError(
+                f"`extra_metrics` keys must not be a standard column of `metrics` "
+                f"{list(_METRIC_COLUMNS)}; got {name!r}."
+            )
+        if not callable(metric):
+            raise TypeError(
+                f"`extra_metrics[{name!r}]` must be a callable metric(router, split, predicted); "
+                f"got {type(metric).__name__}."
+            )
+        checked[name] = metric
+    return checked
 
 
-def _check_level(level: Any) -> float:
-    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
-        raise ValueError(f"`level` must be a number in (0, 1); got {level!r}.")
-    return float(level)
+def _extra_value(name: str, metric: Callable[..., Any], router: Any, split: Any, predicted: Any):
+    """Call one extra metric and return its value as a float."""
+    value = metric(router, split, predicted)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"`extra_metrics[{name!r}]` must return a real number; got {type(value).__name__}."
+        )
+    return float(value)
 
 
 def _run_split(
@@ -195,15 +242,20 @@ def _run_split(
     ratios: np.ndarray,
     normalizer: float | None,
     stop_at_nonpositive: bool,
+    gold_from: Any = None,
+    extra_metrics: Mapping[str, Callable[..., Any]] | None = None,
 ) -> tuple[list[pd.DataFrame], list[dict[str, Any]], list[dict[str, Any]]]:
     """Fit and score every method on split ``split_id``; everything random follows ``seed``.
 
     Warnings raised while a router is fitted or predicts are recorded (under the active
     warning filters) instead of shown, and returned as rows.
     """
-    split = dataset.split(n_test=n_test, n_gold=n_gold, random_state=seed)
+    split = dataset.split(n_test=n_test, n_gold=n_gold, random_state=seed, gold_from=gold_from)
     test_total = float(np.sum(split.gain_test))
-    curves, metrics, caught_rows = [], [], []
+    extra_metrics = extra_metrics or {}
+    curves: list[pd.DataFrame] = []
+    metrics: list[dict[str, Any]] = []
+    caught_rows: list[dict[str, Any]] = []
     for name, method in methods.items():
         router = _seeded_clone(method.router, seed)
         y = split.gold_gain_train if method.labels == "gold" else split.y_train
@@ -224,6 +276,10 @@ def _run_split(
                 routellm = routellm_metrics(split.gain_test, predicted)
             else:  # only reachable with an explicit normaliser
                 routellm = dict.fromkeys(_ROUTELLM_KEYS, math.nan)
+            extra = {
+                key: _extra_value(key, metric, router, split, predicted)
+                for key, metric in extra_metrics.items()
+            }
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"method {name!r} on split {split_id} (seed {seed}): {exc}") from exc
         curves.append(
@@ -242,6 +298,7 @@ def _run_split(
                 **routellm,
                 "fit_seconds": fit_seconds,
                 "n_warnings": len(caught),
+                **extra,
             }
         )
         caught_rows.extend(
@@ -254,6 +311,16 @@ def _run_split(
             for record in caught
         )
     return curves, metrics, caught_rows
+
+
+def _describe_gold_from(gold_from: Any) -> str | None:
+    """A short, address-free description of ``gold_from`` for ``settings``."""
+    if gold_from is None:
+        return None
+    if callable(gold_from):
+        return f"callable {getattr(gold_from, '__qualname__', type(gold_from).__name__)}"
+    mask = np.asarray(gold_from)
+    return f"mask: {int(np.count_nonzero(mask))} of {mask.size} rows eligible"
 
 
 def _warning_table(rows: list[dict[str, Any]], order: list[str]) -> pd.DataFrame:
@@ -284,9 +351,11 @@ def run_protocol(
     n_test: int = 500,
     n_gold: int = 100,
     n_splits: int = 200,
+    gold_from: Any = None,
     ratios: ArrayLike | None = None,
     normalizer: float | str | None = None,
     stop_at_nonpositive: bool = False,
+    extra_metrics: Mapping[str, Callable[..., Any]] | None = None,
     n_jobs: int | None = None,
     use_ray: bool = False,
     random_state: Any = None,
@@ -295,12 +364,12 @@ def run_protocol(
     """Run the Meta-Router paper's evaluation protocol over many random splits.
 
     For each of ``n_splits`` splits ``dataset.split(n_test=n_test, n_gold=n_gold,
-    random_state=seed_s)`` draws ``n_test`` test rows, ``n_gold`` GS training rows and makes
-    all other rows PB training rows. Every method is cloned, given ``random_state=seed_s``
-    (when it has that parameter), fitted on the training rows and scored on the test rows by
-    :func:`~metarouter_econml.evaluation.efficiency_gain_curve` (with ``ratios``,
-    ``normalizer`` and ``stop_at_nonpositive``) and
-    :func:`~metarouter_econml.evaluation.routellm_metrics`.
+    random_state=seed_s, gold_from=gold_from)`` draws ``n_test`` test rows, ``n_gold`` GS
+    training rows and makes all other rows PB training rows. Every method is cloned, given
+    ``random_state=seed_s`` (when it has that parameter), fitted on the training rows and
+    scored on the test rows by :func:`~metarouter_econml.evaluation.efficiency_gain_curve`
+    (with ``ratios``, ``normalizer`` and ``stop_at_nonpositive``) and
+    :func:`~metarouter_econml.evaluation.routellm_metrics` (and any ``extra_metrics``).
 
     The seeds ``seed_0, ..., seed_{n_splits-1}`` are drawn once, up front, from
     ``check_random_state(random_state)``, and are stored in ``result.settings["seeds"]`` and
@@ -330,28 +399,43 @@ def run_protocol(
         with ``fit(X, y, gold=...)`` and ``predict(X)`` (user routers too), cloned for every
         split and fitted on the observed labels ``split.y_train`` (picklable when
         ``n_jobs != 1``); a registry name (e.g. ``{"all-gold (oracle)": "all_gold"}``) runs that
-        method under the display name. None (default) runs every registry method except ``"meta_auto"``,
-        which is about 10 times slower than ``"meta_r"`` (it refits four candidates in every
-        cross-validation fold).
+        method under the display name. None (default) runs every registry method except
+        ``"meta_auto"``, which refits four candidate routers in every cross-validation fold.
     n_test : int, default=500
         Test rows per split.
     n_gold : int, default=100
         GS training rows per split.
     n_splits : int, default=200
         Number of random splits (the paper's value).
+    gold_from : array-like of bool, callable or None, default=None
+        Which rows may become GS training rows, passed to
+        :meth:`~metarouter_econml.datasets.RoutingDataset.split` (e.g. ``lambda X: X["pc6"] <
+        0`` to simulate a positivity violation; picklable when ``n_jobs != 1``). None: any
+        non-test row, the paper's protocol. The test rows of split ``s`` do not depend on it.
     ratios : array-like, optional
         Shares of test queries sent to the primary; defaults to the paper's 61 points in
         ``[0.2, 0.8]``.
     normalizer : float, "split" or None, default=None
-        Divisor of the efficiency gains. None is the paper's choice: the mean GS gain of the
+        Divisor of the efficiency gains. None is the paper's choice and the library's
+        convention (argued in the Notes of
+        :func:`~metarouter_econml.evaluation.efficiency_gain_curve`): the mean GS gain of the
         whole dataset times ``n_test`` (the expected gain of sending every test query to the
         primary), one number for all splits, which must be > 0. ``"split"`` divides by each
         split's own total test GS gain (the default of
-        :func:`~metarouter_econml.evaluation.efficiency_gain_curve`): noisier, and it fails
-        when a small test set happens to have a total <= 0. A positive number is used as given.
+        :func:`~metarouter_econml.evaluation.efficiency_gain_curve`): noisier, not comparable
+        with the default's numbers, and it fails when a small test set happens to have a total
+        <= 0. A positive number is used as given.
     stop_at_nonpositive : bool, default=False
         Stop each curve (NaN) where the router's predictions turn non-positive, as in the
         paper's figure.
+    extra_metrics : dict of str to callable, optional
+        More per-split scores, as ``{column name: metric}``: ``metric(router, split,
+        predicted)`` gets the fitted router, the :class:`~metarouter_econml.datasets.RoutingSplit`
+        and the router's predictions on ``split.X_test``, and returns a real number, recorded
+        in that column of ``result.metrics`` (after the standard columns). For example the rank
+        correlation with a known truth, ``lambda router, split, predicted:
+        scipy.stats.spearmanr(predicted, split.psi_test)[0]``. Picklable when ``n_jobs != 1``
+        (joblib's and Ray's pickling handle lambdas). Warnings they raise are not recorded.
     n_jobs : int, optional
         Splits run in parallel with joblib (``None`` means 1 unless inside a
         ``joblib.parallel_config`` context; ``-1`` all cores). Warnings are recorded per
@@ -409,47 +493,44 @@ def run_protocol(
     if not isinstance(dataset, RoutingDataset):
         raise TypeError(f"`dataset` must be a RoutingDataset; got {type(dataset).__name__}.")
     resolved = _resolve_methods(methods)
-    n_splits = _check_int("n_splits", n_splits, 1)
+    n_splits = _N_SPLITS.check(n_splits, "n_splits")
     rng = check_random_state(random_state)
     seeds = [int(s) for s in rng.randint(np.iinfo(np.int32).max, size=n_splits)]
-    # Check the sizes here, once, rather than in every worker.
-    dataset.split(n_test=n_test, n_gold=n_gold, random_state=seeds[0])
+    # Check the sizes (and `gold_from`) here, once, rather than in every worker.
+    dataset.split(n_test=n_test, n_gold=n_gold, random_state=seeds[0], gold_from=gold_from)
     rho = _check_ratios(ratios)
+    normalizer = _PROTOCOL_NORMALIZER.check(normalizer, "normalizer")
+    split_normalizer: float | None
     if normalizer is None:
-        expected_total = float(np.mean(dataset.gold_gain)) * n_test
-        if not expected_total > 0:
+        split_normalizer = float(np.mean(dataset.gold_gain)) * n_test
+        if not split_normalizer > 0:
             raise ValueError(
                 "The default `normalizer` is the mean gold-standard gain of the dataset times "
-                f"`n_test`, which must be > 0; got {expected_total!r}. Pass a positive number."
+                f"`n_test`, which must be > 0; got {split_normalizer!r}. Pass a positive number."
             )
-        split_normalizer: float | None = expected_total
-    elif isinstance(normalizer, str) and normalizer == "split":
+    elif normalizer == "split":
         split_normalizer = None
-    elif isinstance(normalizer, str):
-        raise ValueError(f"`normalizer` must be None, 'split' or a number; got {normalizer!r}.")
     else:
-        split_normalizer = _check_normalizer(normalizer, 1.0)
-    if not isinstance(stop_at_nonpositive, (bool, np.bool_)):
-        raise TypeError(
-            f"`stop_at_nonpositive` must be a bool; got {type(stop_at_nonpositive).__name__}."
-        )
+        split_normalizer = float(normalizer)
+    stop = Bool().check(stop_at_nonpositive, "stop_at_nonpositive")
+    extra = _check_extra_metrics(extra_metrics)
     n_jobs = check_n_jobs(n_jobs)
-    if not isinstance(use_ray, (bool, np.bool_)):
-        raise TypeError(f"`use_ray` must be a bool; got {type(use_ray).__name__} {use_ray!r}.")
+    use_ray = Bool().check(use_ray, "use_ray")
     if use_ray and n_jobs is not None:
         raise ValueError(
             "`n_jobs` must be None with `use_ray=True` (Ray decides the parallelism); "
             f"got {n_jobs!r}."
         )
-    if not isinstance(verbose, numbers.Integral) or verbose < 0:
-        raise ValueError(f"`verbose` must be an int >= 0; got {verbose!r}.")
+    verbose = _VERBOSE.check(verbose, "verbose")
 
     split_kwargs = {
         "n_test": n_test,
         "n_gold": n_gold,
         "ratios": rho,
         "normalizer": split_normalizer,
-        "stop_at_nonpositive": bool(stop_at_nonpositive),
+        "stop_at_nonpositive": stop,
+        "gold_from": gold_from,
+        "extra_metrics": extra,
     }
     if use_ray:
         outputs = ordered_ray_results(
@@ -495,13 +576,15 @@ def run_protocol(
         "n_test": n_test,
         "n_gold": n_gold,
         "n_splits": n_splits,
+        "gold_from": _describe_gold_from(gold_from),
         "random_state": random_state
         if random_state is None or isinstance(random_state, int)
         else repr(random_state),
         "seeds": seeds,
         "ratios": [round(float(r), 10) for r in rho],  # as in `curves`
         "normalizer": "split" if split_normalizer is None else split_normalizer,
-        "stop_at_nonpositive": bool(stop_at_nonpositive),
+        "stop_at_nonpositive": stop,
+        "extra_metrics": list(extra),
         "n_jobs": n_jobs,
         "use_ray": bool(use_ray),
     }
@@ -528,15 +611,17 @@ class ProtocolResult:
     metrics : pandas.DataFrame
         One row per split and method: ``split``, ``seed``, ``method``, ``auc``, ``peak``,
         ``peak_ratio`` (of that split's curve), ``apgr``, ``cpt50``, ``cpt80`` (RouteLLM's
-        metrics), ``fit_seconds`` and ``n_warnings`` (warnings recorded while fitting).
+        metrics), ``fit_seconds`` and ``n_warnings`` (warnings recorded while fitting), then one
+        column per ``extra_metrics`` entry.
     fit_warnings : pandas.DataFrame
         Recorded warnings per method and category: ``count``, ``n_splits`` (splits with at
         least one) and an ``example`` message.
     settings : dict
         Dataset name and size, methods and their routers, ``n_test``, ``n_gold``,
-        ``n_splits``, ``random_state``, the per-split ``seeds``, ``ratios``, ``normalizer``
-        (the number used, or ``"split"`` for each split's total test gain),
-        ``stop_at_nonpositive`` and ``n_jobs``.
+        ``n_splits``, ``gold_from`` (None, or a short description), ``random_state``, the
+        per-split ``seeds``, ``ratios``, ``normalizer`` (the number used, or ``"split"`` for
+        each split's total test gain), ``stop_at_nonpositive``, the ``extra_metrics`` names,
+        ``n_jobs`` and ``use_ray``.
     """
 
     curves: pd.DataFrame
@@ -587,9 +672,8 @@ class ProtocolResult:
             whose curve is defined at that ratio; stopped curves are NaN beyond their end and
             left out of the mean there).
         """
-        level = _check_level(level)
-        if band not in ("quantile", "mean"):
-            raise ValueError(f"`band` must be 'quantile' or 'mean'; got {band!r}.")
+        level = _LEVEL.check(level, "level")
+        band = _BAND.check(band, "band")
         alpha = 1 - level
         curves = self.curves.copy()
         curves["method"] = pd.Categorical(curves["method"], categories=self.methods, ordered=True)
@@ -645,7 +729,7 @@ class ProtocolResult:
         ValueError
             If ``reference`` was not run or ``level`` is not in (0, 1).
         """
-        level = _check_level(level)
+        level = _LEVEL.check(level, "level")
         if reference is not None:
             self._check_methods([reference], "reference")
         alpha = 1 - level
@@ -689,25 +773,9 @@ class ProtocolResult:
             rows.append(row)
         return pd.DataFrame.from_records(rows)
 
-    def to_markdown(
-        self, reference: str | None = "pooled", level: float = 0.95, *, digits: int = 3
-    ) -> str:
-        """Render the summary as a markdown table, followed by the recorded warnings if any.
-
-        Parameters
-        ----------
-        reference : str or None, default="pooled"
-            Method the AUC differences are computed against (see :meth:`summary`).
-        level : float, default=0.95
-            Coverage of the band and intervals.
-        digits : int, default=3
-            Decimals shown.
-
-        Returns
-        -------
-        str
-            Markdown text; one table row per method.
-        """
+    def _shown(self, reference: str | None, level: float, digits: int) -> pd.DataFrame:
+        """The summary as formatted text columns, as :meth:`to_markdown` shows it."""
+        digits = _DIGITS.check(digits, "digits")
         summary = self.summary(reference=reference, level=level)
         pct = f"{100 * level:g}%"
 
@@ -743,15 +811,60 @@ class ProtocolResult:
             ]
         shown["fit (s)"] = summary["fit_seconds"].map("{:.2f}".format)
         shown["splits"] = summary["n_splits"].astype(str)
-        text = markdown_table(shown)
-        if len(self.fit_warnings):
-            lines = [
-                f"- {row.method}: {row.category} x{row.count} in {row.n_splits} split(s), e.g. "
-                f'"{" ".join(str(row.example).split())[:160]}"'
-                for row in self.fit_warnings.itertuples(index=False)
-            ]
-            text += "\n\nWarnings recorded while fitting:\n\n" + "\n".join(lines)
+        return shown
+
+    def _warning_lines(self) -> list[str]:
+        """One line per method and category of recorded warnings."""
+        return [
+            f"{row.method}: {row.category} x{row.count} in {row.n_splits} split(s), e.g. "
+            f'"{" ".join(str(row.example).split())[:160]}"'
+            for row in self.fit_warnings.itertuples(index=False)
+        ]
+
+    def to_markdown(
+        self, reference: str | None = "pooled", level: float = 0.95, *, digits: int = 3
+    ) -> str:
+        """Render the summary as a markdown table, followed by the recorded warnings if any.
+
+        Parameters
+        ----------
+        reference : str or None, default="pooled"
+            Method the AUC differences are computed against (see :meth:`summary`).
+        level : float, default=0.95
+            Coverage of the band and intervals.
+        digits : int, default=3
+            Decimals shown.
+
+        Returns
+        -------
+        str
+            Markdown text; one table row per method.
+        """
+        text = markdown_table(self._shown(reference, level, digits))
+        lines = self._warning_lines()
+        if lines:
+            text += "\n\nWarnings recorded while fitting:\n\n" + "\n".join(
+                f"- {line}" for line in lines
+            )
         return text
+
+    def _repr_html_(self) -> str:
+        """The header and the summary table as HTML, shown by Jupyter for a result cell.
+
+        The table is :meth:`to_markdown`'s (same columns and numbers), compared with
+        ``"pooled"`` when it was run (else with the first method), followed by the recorded
+        warnings.
+        """
+        shown = self._shown(self._default_reference(), 0.95, 3)
+        parts = [
+            f"<p><strong>{html.escape(self._header())}</strong></p>",
+            shown.to_html(index=False, escape=True, border=0),
+        ]
+        lines = self._warning_lines()
+        if lines:
+            items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+            parts.append(f"<p>Warnings recorded while fitting:</p><ul>{items}</ul>")
+        return "\n".join(parts)
 
     # -- plot --------------------------------------------------------------------------------------
 
@@ -781,36 +894,20 @@ class ProtocolResult:
         matplotlib.axes.Axes
             The axes drawn on.
         """
-        import matplotlib.pyplot as plt
-
+        band = Bool().check(band, "band")
+        level = _LEVEL.check(level, "level")
         names = self.methods if methods is None else self._check_methods(methods, "methods")
-        curves = self.mean_curves(level=level)
-        oracles = set(self.settings.get("oracle_methods", []))
-        if ax is None:
-            _, ax = plt.subplots(figsize=(8, 5))
-        for name in names:
-            part = curves[curves["method"] == name]
-            style = _ORACLE_STYLE if name in oracles else {}
-            (line,) = ax.plot(part["ratio"], part["mean"], label=name, linewidth=1.8, **style)
-            if band:
-                ax.fill_between(
-                    part["ratio"],
-                    part["lower"],
-                    part["upper"],
-                    color=line.get_color(),
-                    alpha=0.15,
-                    linewidth=0,
-                )
-        ax.axhline(0.0, linestyle="--", color="grey", linewidth=1)
-        ax.set_xlabel("share of queries sent to the primary model")
-        ax.set_ylabel("efficiency gain (normalised)")
         title = f"mean over {self.n_splits} splits"
         if band:
             title += f"; bands: central {100 * level:g}% of splits"
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-        return ax
+        return plot_mean_curves(
+            self.mean_curves(level=level),
+            names,
+            oracles=set(self.settings.get("oracle_methods", [])),
+            ax=ax,
+            band=band,
+            title=title,
+        )
 
     # -- text --------------------------------------------------------------------------------------
 

@@ -1,16 +1,15 @@
-"""Efficiency-gain curves for evaluating cost-aware routers.
+"""Efficiency-gain curves and RouteLLM's metrics: how well a router ranks test queries.
 
 A router ranks test queries by the predicted quality gain of the primary (expensive) model over
 the alternative (cheap) one and sends a share ``rho`` of them to the primary. The efficiency-gain
 curve of the Meta-Router paper (Zhang et al., arXiv:2509.25535) measures, for each ``rho``, how
-much more true gain this captures than sending the same number of randomly chosen queries.
-:func:`routellm_metrics` reports the same ranking in RouteLLM's terms (APGR, CPT), and
-:func:`run_protocol` repeats the paper's evaluation over many random splits.
+much more true gain this captures than sending the same number of randomly chosen queries;
+:func:`routellm_metrics` reports the same ranking in RouteLLM's terms (APGR, CPT). This is the
+lowest layer of :mod:`metarouter_econml.evaluation`: it fits nothing and imports no router.
 """
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,24 +17,17 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import check_array
 
+from .._validation import Bool, Real, nullable
+from ._plotting import plot_curve
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from numpy.typing import ArrayLike
 
-    from ._protocol import PROTOCOL_METHODS, ProtocolResult, run_protocol  # noqa: F401
+__all__ = ["EfficiencyGainCurve", "efficiency_gain_curve", "routellm_metrics"]
 
-__all__ = [
-    "efficiency_gain_curve",
-    "EfficiencyGainCurve",
-    "routellm_metrics",
-    "run_protocol",
-    "ProtocolResult",
-    "PROTOCOL_METHODS",
-]
-
-# The repeated-split protocol lives in ``_protocol`` (it fits routers, so it imports joblib, tqdm
-# and the router module); it is loaded on first use so that computing a curve does not pay for it.
-_LAZY_EXPORTS = frozenset({"run_protocol", "ProtocolResult", "PROTOCOL_METHODS"})
+#: Rule of an explicit normaliser: a positive finite number (None selects the default).
+NORMALIZER_RULE = nullable(Real(0, low_open=True))
 
 # Tolerance added before flooring ``rho * n`` so that e.g. 0.29 * 100 = 28.999999999999996
 # counts as 29 queries, not 28.
@@ -118,23 +110,17 @@ def _n_sent(ratios: np.ndarray, n: int) -> np.ndarray:
     return np.clip(np.floor(ratios * n + _FLOOR_EPS), 0, n).astype(np.int64)
 
 
-def _check_normalizer(normalizer: float | None, total: float) -> float:
-    """Return the normaliser, defaulting to the total true gain ``total``."""
-    if normalizer is None:
-        if not total > 0:
-            raise ValueError(
-                "The default normaliser is the total true gain of the test queries, which must "
-                f"be > 0; got {total!r}. Pass `normalizer=` explicitly (a positive number)."
-            )
-        return float(total)
-    if isinstance(normalizer, bool) or not isinstance(normalizer, numbers.Real):
-        raise TypeError(
-            f"`normalizer` must be None or a real number; got {type(normalizer).__name__}."
+def _check_normalizer(normalizer: Any, total: float) -> float:
+    """Return the normaliser: ``normalizer`` if given, else the total true gain ``total``."""
+    value = NORMALIZER_RULE.check(normalizer, "normalizer")
+    if value is not None:
+        return float(value)
+    if not total > 0:
+        raise ValueError(
+            "The default normaliser is the total true gain of the test queries, which must "
+            f"be > 0; got {total!r}. Pass `normalizer=` explicitly (a positive number)."
         )
-    value = float(normalizer)
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"`normalizer` must be finite and > 0; got {value!r}.")
-    return value
+    return float(total)
 
 
 def _readonly(values: ArrayLike) -> np.ndarray:
@@ -283,17 +269,7 @@ class EfficiencyGainCurve:
         matplotlib.axes.Axes
             The axes drawn on.
         """
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots()
-        ax.plot(self.ratios, self.gains, label=label, **kwargs)
-        ax.axhline(0.0, linestyle="--", color="grey", linewidth=1)
-        ax.set_xlabel("share of queries sent to the primary")
-        ax.set_ylabel("efficiency gain (normalised)")
-        if label is not None:
-            ax.legend()
-        return ax
+        return plot_curve(self.ratios, self.gains, ax=ax, label=label, **kwargs)
 
 
 def efficiency_gain_curve(
@@ -325,8 +301,10 @@ def efficiency_gain_curve(
         Shares of queries sent to the primary, strictly increasing in [0, 1]. Defaults to
         ``np.linspace(0.2, 0.8, 61)``.
     normalizer : float, optional
-        Positive number the gains are divided by. Defaults to the total true gain over the test
-        queries (the gain of sending every query to the primary), which must then be > 0.
+        Positive number the gains are divided by. The library's convention (see Notes) is the
+        paper's: the mean gold-standard gain of the whole data set times ``n``, e.g.
+        ``normalizer=data.gold_gain.mean() * len(split.gain_test)``. Defaults to the total
+        true gain of these ``n`` queries, which must then be > 0.
     stop_at_nonpositive : bool, default=False
         If True, the gain is NaN at ratios where the smallest prediction sent to the primary is
         <= 0, reproducing the paper's curves that stop where predictions turn non-positive.
@@ -344,7 +322,27 @@ def efficiency_gain_curve(
         ``ratios`` are outside [0, 1] or not strictly increasing, or the normaliser is not
         positive.
     TypeError
-        If ``normalizer`` is not a real number.
+        If ``normalizer`` is not a real number or ``stop_at_nonpositive`` not a bool.
+
+    Notes
+    -----
+    **One normalisation convention.** Efficiency gains are reported in units of the gain of
+    sending every scored query to the primary, ``mean gold-standard gain x n``, and that mean
+    is taken, as in the paper, over the *whole data set* whenever it is known:
+    :func:`~metarouter_econml.evaluation.run_protocol` does so by default (``normalizer=None``
+    there), and the README, the tutorials, the benchmarks and the command line report AUCs on
+    this scale. It is the right scale to compare and average:
+
+    - it is one constant for every split of a data set, so the per-split AUCs share one unit,
+      and their mean and the paired differences between methods are not reweighted by the
+      noise of each test set's own total (with 500 noisy labels that total varies a lot from
+      split to split);
+    - it stays defined when a test set's gains happen to sum to <= 0;
+    - the numbers are on the scale of the paper's Figure 1.
+
+    This function's default, the test queries' own total, is the same quantity estimated from
+    the scored queries alone; use it only when no better estimate of the mean gain is at
+    hand. AUCs computed with different normalisers are not comparable.
 
     Examples
     --------
@@ -371,10 +369,7 @@ def efficiency_gain_curve(
             "`true_gain` and `predicted_gain` must have the same length; "
             f"got {t.size} and {p.size}."
         )
-    if not isinstance(stop_at_nonpositive, (bool, np.bool_)):
-        raise TypeError(
-            f"`stop_at_nonpositive` must be a bool; got {type(stop_at_nonpositive).__name__}."
-        )
+    stop = Bool().check(stop_at_nonpositive, "stop_at_nonpositive")
     rho = _check_ratios(ratios)
     n = t.size
 
@@ -385,7 +380,7 @@ def efficiency_gain_curve(
     k = _n_sent(rho, n)
     sent, lowest_sent = ranking.sent_gain(k)
     gains = (sent - k * total / n) / norm
-    if stop_at_nonpositive:
+    if stop:
         gains[(k > 0) & (lowest_sent <= 0)] = np.nan
     return EfficiencyGainCurve(ratios=rho, gains=gains, normalizer=norm, n_queries=n)
 
@@ -534,16 +529,3 @@ def routellm_metrics(true_gain: ArrayLike, predicted_gain: ArrayLike) -> dict[st
         return float(share[reached[0]]) if reached.size else float("nan")
 
     return {"apgr": apgr, "cpt50": cpt(0.5), "cpt80": cpt(0.8)}
-
-
-def __getattr__(name: str) -> Any:
-    """Load the protocol's names on first access (PEP 562)."""
-    if name in _LAZY_EXPORTS:
-        from . import _protocol
-
-        return getattr(_protocol, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LAZY_EXPORTS)
