@@ -67,7 +67,14 @@ def check_features(estimator, X, *, reset: bool, allow_empty: bool = False) -> n
     """
     columns = None
     fast_dtype = None  # set when a DataFrame can skip scikit-learn's checks (see below)
+    if isinstance(X, pd.Series):
+        raise ValueError(
+            "`X` must be a 2-D array or DataFrame of shape (n_samples, n_features); got a "
+            f"Series of length {X.shape[0]}. Pass one query as `X.to_frame().T` (its index "
+            "becomes the column names)."
+        )
     if isinstance(X, pd.DataFrame):
+        X = _with_string_labels(_dense_columns(X))
         columns = list(X.columns)
         distinct_dtypes = set(X.dtypes)  # usually one: checked once, not once per column
         if not all(_is_numeric_dtype(dtype) for dtype in distinct_dtypes):
@@ -151,6 +158,28 @@ def check_features(estimator, X, *, reset: bool, allow_empty: bool = False) -> n
     except TypeError as exc:
         raise TypeError(f"`X` is not a valid feature matrix: {exc}") from None
     return _check_finite(X_arr, columns)
+
+
+def _with_string_labels(X: pd.DataFrame) -> pd.DataFrame:
+    """``X`` with every column label as a string, so that columns are matched by name.
+
+    scikit-learn records ``feature_names_in_`` only for string labels; integer, float, numpy or
+    MultiIndex labels would leave columns matched by position, and a reordered frame would be
+    misread in silence. ``str(label)`` names them instead (``0`` -> ``"0"``, ``("a", 1)`` ->
+    ``"('a', 1)"``). A new frame sharing the data is returned; ``X`` is not modified.
+    """
+    labels = X.columns
+    if isinstance(labels, pd.MultiIndex) or not all(isinstance(c, str) for c in labels):
+        return X.set_axis([str(c) for c in labels], axis=1)
+    return X
+
+
+def _dense_columns(X: pd.DataFrame) -> pd.DataFrame:
+    """``X`` with pandas sparse columns made dense (their values kept, no scipy needed)."""
+    sparse = {c: d.subtype for c, d in X.dtypes.items() if isinstance(d, pd.SparseDtype)}
+    if not sparse:
+        return X
+    return X.astype(sparse)
 
 
 def _check_finite(X_arr: np.ndarray, columns: list | None) -> np.ndarray:

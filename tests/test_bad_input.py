@@ -352,13 +352,8 @@ FIT_CASES = [
         ValueError,
         r"^`X` has duplicated column names \['pc1'\]",
     ),
-    (
-        "X_mixed_column_name_types",
-        lambda X, y, g: (X.set_axis(["pc1", 2, "pc3", "pc4", "pc5", "pc6"], axis=1), y, g),
-        TypeError,
-        r"^`X` is not a valid feature matrix: Feature names are only supported if all input "
-        r"features have string names, but your input has \['int', 'str'\]",
-    ),
+    # (mixed string/int column labels are names like any other: see
+    # test_non_string_column_labels_are_matched_by_name)
     # shapes
     (
         "X_1d",
@@ -371,7 +366,8 @@ FIT_CASES = [
         "X_series",
         lambda X, y, g: (X["pc1"], y, g),
         ValueError,
-        rf"^`X` must be a 2-D array .*got a 1-D array of shape \({N_TRAIN},\)",
+        rf"^`X` must be a 2-D array or DataFrame .*got a Series of length {N_TRAIN}\. Pass one "
+        r"query as `X\.to_frame\(\)\.T`",
     ),
     (
         "X_3d",
@@ -1213,3 +1209,54 @@ def test_check_features_returns_the_values_or_names_the_nonfinite_columns(X, as_
         assert not bad
         np.testing.assert_array_equal(out, X)
     _assert_unchanged(snapshot, data)
+
+
+# ------------------------------------------------------------------------------------------------
+# Column labels that are not strings are still names: a reordered frame is refused, not misread
+# ------------------------------------------------------------------------------------------------
+LABELLINGS = {
+    "int": lambda n: list(range(n)),
+    "numpy_int": lambda n: list(np.arange(n, dtype=np.int64)),
+    "float": lambda n: [float(j) + 0.5 for j in range(n)],
+    "multiindex": lambda n: pd.MultiIndex.from_tuples([("pc", j) for j in range(n)]),
+    "mixed": lambda n: ["a", *range(1, n)],
+}
+
+
+@pytest.mark.parametrize("labelling", sorted(LABELLINGS))
+@pytest.mark.parametrize("cls", [PooledRouter, MetaRouter])
+def test_non_string_column_labels_are_matched_by_name(split, cls, labelling):
+    n_features = split.X_train.shape[1]
+    labels = LABELLINGS[labelling](n_features)
+    X_train = pd.DataFrame(split.X_train.to_numpy(), columns=labels)
+    X_test = pd.DataFrame(split.X_test.to_numpy(), columns=labels)
+    router = cls(random_state=0).fit(X_train, split.y_train, gold=split.gold_train)
+    reference = cls(random_state=0).fit(
+        split.X_train.to_numpy(), split.y_train, gold=split.gold_train
+    )
+    np.testing.assert_array_equal(router.predict(X_test), reference.predict(X_test.to_numpy()))
+    reordered = X_test[X_test.columns[[1, 0, *range(2, n_features)]]]
+    with pytest.raises(
+        ValueError, match=r"^`X` has the feature names seen at fit in a different order"
+    ) as excinfo:
+        router.predict(reordered)
+    _assert_raised_by_us(excinfo)
+
+
+def test_sparse_dataframe_columns_are_densified(split):
+    dense = PooledRouter(random_state=0).fit(split.X_train, split.y_train, gold=split.gold_train)
+    sparse_X = split.X_train.astype(pd.SparseDtype("float64", 0.0))
+    sparse = PooledRouter(random_state=0).fit(sparse_X, split.y_train, gold=split.gold_train)
+    X_test = split.X_test.astype(pd.SparseDtype("float64", 0.0))
+    np.testing.assert_array_equal(sparse.predict(X_test), dense.predict(split.X_test))
+    assert isinstance(sparse_X.dtypes.iloc[0], pd.SparseDtype)  # the input is not modified
+
+
+def test_one_query_as_a_series_gets_a_pandas_hint(split, fitted):
+    with pytest.raises(
+        ValueError, match=r"got a Series of length 6\. Pass one query as `X\.to_frame\(\)\.T`"
+    ) as excinfo:
+        fitted.predict(split.X_test.iloc[0])
+    _assert_raised_by_us(excinfo)
+    one = split.X_test.iloc[0].to_frame().T
+    np.testing.assert_array_equal(fitted.predict(one), fitted.predict(split.X_test.iloc[:1]))
