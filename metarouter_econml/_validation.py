@@ -377,11 +377,12 @@ class Int:
     def check(self, value: Any, name: str) -> int:
         if isinstance(value, bool) or not isinstance(value, Integral):
             raise _type_error(name, "an int" + self._what(), value)
-        if (self.low is not None and value < self.low) or (
-            self.high is not None and value > self.high
+        number = int(value)
+        if (self.low is not None and number < self.low) or (
+            self.high is not None and number > self.high
         ):
             raise ValueError(f"`{name}` must be {self.describe()}; got {value!r}.")
-        return int(value)
+        return number
 
     def describe(self) -> str:
         if self.low is not None and self.high is not None:
@@ -498,7 +499,7 @@ class Seed:
             return value
         if isinstance(value, bool) or not isinstance(value, Integral):
             raise _type_error(name, "None, an int or a numpy RandomState", value)
-        if not 0 <= value <= 2**32 - 1:
+        if not 0 <= int(value) <= 2**32 - 1:
             raise ValueError(f"`{name}` must be an int between 0 and 2**32 - 1; got {value!r}.")
         return value
 
