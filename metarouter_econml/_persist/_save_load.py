@@ -1,0 +1,259 @@
+"""A router to a file and back: the payload's contents, the trust check, the rebuilt router."""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+import zipfile
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.validation import check_is_fitted
+
+from ._archive import check_path, read_archive, warn_on_version_change, write_archive
+from ._audit import check_lightgbm_text, check_trees, lightgbm_texts_in_schema
+from ._standin import SAVEABLE_LEARNERS, decode_cate, encode_cate
+
+__all__ = ["TRUSTED_TYPES", "load_router", "save_router"]
+
+# Types trusted in a payload besides skops' defaults (builtins, numpy arrays and dtypes,
+# scikit-learn estimators). The tree types store raw indices and are checked by ._audit;
+# nothing else in this list runs code on load beyond restoring attributes.
+TRUSTED_TYPES = (
+    "collections.OrderedDict",  # LightGBM's record of best scores
+    "lightgbm.sklearn.LGBMRegressor",
+    "lightgbm.sklearn.LGBMClassifier",  # overlap-region models of MetaRouter(overlap="trim")
+    "lightgbm.basic.Booster",  # restored from LightGBM's text model
+    "sklearn.tree._tree.Tree",  # node storage of scikit-learn trees and forests
+)
+
+_SECTIONS = ("params", "attributes", "frames", "string_arrays")
+
+# Frames between a warning and the user's call: the warning's function, load_router (or a helper
+# it calls directly), the routers layer's public `load`, then its caller.
+_LOAD_STACKLEVEL = 4
+
+
+def save_router(router: Any, path: Any) -> None:
+    """Write a fitted router to ``path`` (see :meth:`metarouter_econml.MetaRouter.save`).
+
+    The payload holds the router's parameters (those that skops can save with trusted types;
+    the others are listed in the header by their repr), its public fitted attributes, and for a
+    MetaRouter the final CATE model only (:func:`._standin.encode_cate`).
+
+    Parameters
+    ----------
+    router : fitted router
+    path : str or path-like
+
+    Raises
+    ------
+    NotFittedError
+        If the router is not fitted.
+    ValueError
+        If it holds a type that :func:`load_router` would not trust, or a CATE estimator whose
+        final model cannot be saved, or a malformed tree.
+    """
+    check_is_fitted(router, "router_model_")
+    path = check_path(path, for_writing=True)
+    import skops.io as sio
+
+    params, dropped = _saveable_params(router, sio)
+    attributes, frames, names = {}, {}, {}
+    for name, value in vars(router).items():
+        if not name.endswith("_") or name.startswith("_") or name == "cate_estimator_":
+            continue
+        if isinstance(value, pd.DataFrame):
+            frames[name] = _encode_frame(value)
+        elif isinstance(value, np.ndarray) and value.dtype == object:
+            names[name] = [str(v) for v in value]
+        else:
+            attributes[name] = value
+    payload = {
+        "class": type(router).__name__,
+        "params": params,
+        "attributes": attributes,
+        "frames": frames,
+        "string_arrays": names,
+        "cate": encode_cate(getattr(router, "cate_estimator_", None)),
+    }
+    payload_bytes = sio.dumps(payload)
+    untrusted = _untrusted(sio, payload_bytes)
+    if untrusted:
+        culprits = [
+            name
+            for name, value in {**attributes, "cate_estimator_": payload["cate"]}.items()
+            if _untrusted(sio, sio.dumps(value))
+        ]
+        raise ValueError(
+            f"Cannot save this {type(router).__name__}: {culprits} contain types that `load` does "
+            f"not trust, {untrusted}. Routers can be saved when their router_model is made of "
+            "scikit-learn estimators or LightGBM models and, for MetaRouter, with "
+            f"{SAVEABLE_LEARNERS}."
+        )
+    check_trees(payload, source="this router")
+    write_archive(path, type(router).__name__, payload_bytes, dropped)
+
+
+def load_router(path: Any, classes: dict[str, type]) -> Any:
+    """Load a router file (see :func:`metarouter_econml.load`) whose class is one of ``classes``.
+
+    Loading never unpickles: the file's digest is checked, then every type in its payload must
+    be trusted (skops' defaults and :data:`TRUSTED_TYPES`), LightGBM text models are audited
+    before LightGBM parses them, and every tree is audited before anything predicts with it.
+
+    Parameters
+    ----------
+    path : str or path-like
+    classes : dict
+        Class names to the router classes a file may name. The routers layer passes them in, so
+        that persistence never imports it; its public ``load`` calls this function directly
+        (warnings point at the caller of ``load``).
+
+    Returns
+    -------
+    router
+    """
+    path = check_path(path, for_writing=False)
+    header, payload_bytes = read_archive(path)
+    name = header.get("class")
+    cls = classes.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ValueError(
+            f"{path} records router class {header.get('class')!r}, which is not one of "
+            f"{sorted(classes)}."
+        )
+    warn_on_version_change(path, header.get("versions"), stacklevel=_LOAD_STACKLEVEL)
+    payload = _load_trusted(path, payload_bytes)
+    return _rebuild(path, cls, header, payload)
+
+
+def _load_trusted(path: Path, payload_bytes: bytes) -> Any:
+    """Build the payload with skops once its types are trusted and its LightGBM texts audited."""
+    import skops.io as sio
+
+    try:
+        untrusted = _untrusted(sio, payload_bytes)
+    except Exception as exc:  # noqa: BLE001 - a malformed payload is reported, not propagated raw
+        raise ValueError(f"{path} has a malformed payload: {type(exc).__name__}: {exc}") from None
+    if untrusted:
+        raise TypeError(
+            f"{path} contains types that metarouter_econml does not trust, {untrusted}; it was not "
+            f"loaded. Trusted are skops' defaults and {list(TRUSTED_TYPES)}."
+        )
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload_bytes)) as inner:
+            schema = json.loads(inner.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise ValueError(f"{path} has a malformed payload: {exc}") from None
+    for text in lightgbm_texts_in_schema(schema):
+        check_lightgbm_text(text, str(path))
+    try:
+        return sio.loads(payload_bytes, trusted=list(TRUSTED_TYPES))
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(
+            f"{path} has a payload that could not be loaded: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def _untrusted(sio: Any, payload_bytes: bytes) -> list[str]:
+    return sorted(set(sio.get_untrusted_types(data=payload_bytes)) - set(TRUSTED_TYPES))
+
+
+def _saveable_params(router: Any, sio: Any) -> tuple[dict, dict]:
+    """Parameters whose types are all trusted, and the reprs of the others (None once loaded)."""
+    params, dropped = {}, {}
+    for name, value in router.get_params(deep=False).items():
+        if value is None or isinstance(value, (bool, str, Integral, Real)):
+            params[name] = value
+            continue
+        try:
+            untrusted = _untrusted(sio, sio.dumps(value))
+        except Exception as exc:  # noqa: BLE001 - any failure means: cannot be saved safely
+            untrusted = [f"not serialisable by skops: {type(exc).__name__}"]
+        if untrusted:
+            dropped[name] = repr(value)
+        else:
+            params[name] = value
+    return params, dropped
+
+
+def _encode_frame(frame: pd.DataFrame) -> dict:
+    return {
+        "values": frame.to_numpy(dtype=np.float64),
+        "columns": [str(c) for c in frame.columns],
+        "index": [str(i) for i in frame.index],
+        "index_name": None if frame.index.name is None else str(frame.index.name),
+    }
+
+
+def _decode_frame(encoded: dict) -> pd.DataFrame:
+    index = pd.Index(encoded["index"], name=encoded["index_name"])
+    return pd.DataFrame(
+        np.asarray(encoded["values"], dtype=np.float64), index=index, columns=encoded["columns"]
+    )
+
+
+def _rebuild(path: Path, cls: type, header: dict, payload: Any) -> Any:
+    """The router of a built payload, after checking its shape, its attributes and its trees."""
+    bad = f"{path} has a malformed payload"
+    if not isinstance(payload, dict) or payload.get("class") != cls.__name__:
+        raise ValueError(f"{bad}: it does not hold a {cls.__name__}.")
+    if any(not isinstance(payload.get(key), dict) for key in _SECTIONS):
+        raise ValueError(f"{bad}: it lacks one of the sections {list(_SECTIONS)}.")
+    known = set(cls().get_params(deep=False))
+    dropped = header.get("dropped_params")
+    if not isinstance(dropped, dict):
+        raise ValueError(f"{path} has a malformed header: `dropped_params` is not a mapping.")
+    attribute_names = [name for key in _SECTIONS[1:] for name in payload[key]]
+    if not all(
+        isinstance(n, str) and n.isidentifier() and n.endswith("_") and n[0] != "_"
+        for n in attribute_names
+    ):
+        raise ValueError(f"{bad}: fitted attribute names must end with '_'; got {attribute_names}.")
+    unknown = sorted((set(payload["params"]) | set(dropped)) - known)
+    if unknown:
+        raise ValueError(
+            f"{path} sets parameters {unknown} that {cls.__name__} does not have in this "
+            "version of metarouter_econml; load it with the version that saved it."
+        )
+    router = cls(**payload["params"], **dict.fromkeys(dropped))
+    for name, value in payload["attributes"].items():
+        setattr(router, name, value)
+    for name, value in payload["string_arrays"].items():
+        setattr(router, name, np.asarray(value, dtype=object))
+    for name, value in payload["frames"].items():
+        setattr(router, name, _decode_frame(value))
+    n_features = getattr(router, "n_features_in_", None)
+    if not (isinstance(n_features, Integral) and int(n_features) > 0) or not hasattr(
+        router, "router_model_"
+    ):
+        raise ValueError(f"{bad}: it lacks the fitted router model or its number of features.")
+    names = getattr(router, "feature_names_in_", None)
+    if names is not None and len(names) != n_features:
+        raise ValueError(f"{bad}: {len(names)} feature names for {n_features} features.")
+    if not hasattr(router.router_model_, "predict"):
+        raise ValueError(f"{bad}: its router model is a {type(router.router_model_).__name__}.")
+    scale = getattr(router, "scale_", None)
+    if not (isinstance(scale, Real) and np.isfinite(float(scale)) and float(scale) > 0):
+        raise ValueError(f"{bad}: `scale_` must be a finite positive number; got {scale!r}.")
+    check_trees(payload, source=str(path))
+    if "learner" in known:  # MetaRouter
+        router.cate_estimator_ = decode_cate(payload.get("cate"), bad)
+        if router.cate_estimator_ is None and not isinstance(getattr(router, "shift_", None), Real):
+            raise ValueError(f"{bad}: it has neither a CATE model nor a constant shift `shift_`.")
+    elif payload.get("cate") is not None:
+        raise ValueError(f"{bad}: a {cls.__name__} has no CATE model.")
+    if dropped:
+        warnings.warn(
+            f"{path}: parameters {sorted(dropped)} could not be saved and are None on the loaded "
+            f"{cls.__name__} (they were {dropped}). It predicts, routes and estimates the bias "
+            "exactly as the saved router, but refitting it would use the defaults for them.",
+            UserWarning,
+            stacklevel=_LOAD_STACKLEVEL,
+        )
+    return router
