@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestRegressor
 
-from metarouter_econml import GoldOnlyRouter, MeanShiftRouter, MetaRouter, PooledRouter, PreferenceOnlyRouter
+from metarouter_econml import (
+    GoldOnlyRouter,
+    MeanShiftRouter,
+    MetaRouter,
+    PooledRouter,
+    PreferenceOnlyRouter,
+)
 from metarouter_econml.datasets import make_routing_data
 
 
@@ -32,7 +38,9 @@ def paper_code_reference(X, y, t):
 METHODS = {
     "MetaRouter(learner='r') [default]": lambda: MetaRouter(learner="r", random_state=0),
     "MetaRouter(learner='dr')": lambda: MetaRouter(learner="dr", random_state=0),
-    "MetaRouter(learner='causal_forest')": lambda: MetaRouter(learner="causal_forest", random_state=0),
+    "MetaRouter(learner='causal_forest')": lambda: MetaRouter(
+        learner="causal_forest", random_state=0
+    ),
     "MetaRouter(learner='forest_dr')": lambda: MetaRouter(learner="forest_dr", random_state=0),
     "MetaRouter(learner='auto')": lambda: MetaRouter(learner="auto", random_state=0),
     "PooledRouter": lambda: PooledRouter(random_state=0),
@@ -47,7 +55,9 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
     args = parser.parse_args()
-    split = make_routing_data(5000, 50, random_state=0).split(n_test=500, n_gold=100, random_state=0)
+    split = make_routing_data(5000, 50, random_state=0).split(
+        n_test=500, n_gold=100, random_state=0
+    )
     X, y, gold = split.X_train, split.y_train, split.gold_train
     rows = []
     timings = []
@@ -55,7 +65,12 @@ def main():
         start = time.perf_counter()
         paper_code_reference(X.to_numpy(), y, gold.astype(float))
         timings.append(time.perf_counter() - start)
-    rows.append({"method": "paper script, one learner (4 random forests)", "median_seconds": np.median(timings)})
+    rows.append(
+        {
+            "method": "paper script, one learner (4 random forests)",
+            "median_seconds": np.median(timings),
+        }
+    )
     for name in args.methods:
         timings = []
         for _ in range(args.repeats):

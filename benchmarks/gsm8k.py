@@ -17,8 +17,17 @@ from matplotlib.figure import Figure
 from metarouter_econml.datasets import load_gsm8k_routing
 from metarouter_econml.evaluation import run_protocol
 
-METHODS = ["meta_r", "meta_dr", "meta_auto", "pooled", "mean_shift", "preference_only", "gold_only", "all_gold",
-           "random"]
+METHODS = [
+    "meta_r",
+    "meta_dr",
+    "meta_auto",
+    "pooled",
+    "mean_shift",
+    "preference_only",
+    "gold_only",
+    "all_gold",
+    "random",
+]
 
 
 def main():
@@ -34,12 +43,22 @@ def main():
     for index, extra in enumerate((False, True)):
         data = load_gsm8k_routing(n_components=50, extra_features=extra, random_state=0)
         start = time.perf_counter()
-        result = run_protocol(data, methods=METHODS, n_test=500, n_gold=100, n_splits=args.splits,
-                              n_jobs=args.n_jobs, random_state=0, verbose=0)
+        result = run_protocol(
+            data,
+            methods=METHODS,
+            n_test=500,
+            n_gold=100,
+            n_splits=args.splits,
+            n_jobs=args.n_jobs,
+            random_state=0,
+            verbose=0,
+        )
         seconds = time.perf_counter() - start
         label = "50 PCs + prompt features" if extra else "50 PCs of the MiniLM prompt embedding"
-        text = (f"## GSM8K, {label}\n\n500 test / 100 GS / 719 PB rows, {args.splits} splits, "
-                f"{seconds:.0f} s wall time\n\n{result.to_markdown()}\n")
+        text = (
+            f"## GSM8K, {label}\n\n500 test / 100 GS / 719 PB rows, {args.splits} splits, "
+            f"{seconds:.0f} s wall time\n\n{result.to_markdown()}\n"
+        )
         print(text)
         (out / "results" / f"gsm8k_{'extra' if extra else 'pcs'}.md").write_text(text)
         ax = figure.add_subplot(1, 2, index + 1)

@@ -7,13 +7,15 @@ uncovered region, about half the test queries) the bias is not identified; the d
 Meta-Router's ridge extrapolates the correction it learnt on the GS side to queries the judge
 labelled well.
 
-Methods, fitted on the same splits (paired by split): the default Meta-Router on the violating
-split and, as a reference, on the split with the same seed and no violation (the same test rows,
-GS rows drawn at random); the truncated Meta-Router (``overlap="trim"``) with both fallbacks;
-pooling; the all-gold oracle. Metrics: the efficiency-gain AUC over usage ratios 0.2-0.8 on all
-test queries and on the uncovered ones (normalised by the data set's mean GS gain times the number
-of queries scored, as the paper does), and Spearman's rank correlation of the predictions with the
-true ``psi`` on the uncovered, covered and all test queries (noise-free, so less noisy).
+Methods, fitted on the same splits (paired by split) by two ``run_protocol`` calls with the same
+``random_state``, hence the same split seeds and test rows: the default Meta-Router on the
+violating split (``gold_from``) and, as a reference, on the split with the same seed and no
+violation (GS rows drawn at random); the truncated Meta-Router (``overlap="trim"``) with both
+fallbacks; pooling; the all-gold oracle. Metrics: the efficiency-gain AUC over usage ratios
+0.2-0.8 on all test queries and on the uncovered ones (normalised by the data set's mean GS gain
+times the number of queries scored, as the paper does), and Spearman's rank correlation of the
+predictions with the true ``psi`` on the uncovered, covered and all test queries (noise-free, so
+less noisy); all but the first come from ``run_protocol(extra_metrics=...)``.
 
 ``--bias heterogeneous`` runs the same violation on the generator's default bias, a global trend
 that the default Meta-Router's ridge extrapolates correctly: the contrast case.
@@ -26,29 +28,28 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from scipy import stats
 
 from metarouter_econml import MetaRouter, PooledRouter
 from metarouter_econml.datasets import make_routing_data
-from metarouter_econml.evaluation import efficiency_gain_curve
+from metarouter_econml.evaluation import efficiency_gain_curve, run_protocol
 
 REFERENCE = "meta (default)"
-METHODS = {
-    "meta, random GS (reference)": lambda seed: MetaRouter(random_state=seed),
-    REFERENCE: lambda seed: MetaRouter(random_state=seed),
-    "meta trim, fallback pooled": lambda seed: MetaRouter(overlap="trim", random_state=seed),
-    "meta trim, fallback gold_only": lambda seed: MetaRouter(
-        overlap="trim", overlap_fallback="gold_only", random_state=seed
-    ),
-    "pooled": lambda seed: PooledRouter(random_state=seed),
-    "all-gold (oracle)": lambda seed: PooledRouter(gold_scale="none", random_state=seed),
+RANDOM_GS = "meta, random GS (reference)"
+#: Fitted on the violating split (GS rows only where pc6 < 0); the reference on the random split.
+VIOLATING_METHODS = {
+    REFERENCE: MetaRouter(),
+    "meta trim, fallback pooled": MetaRouter(overlap="trim"),
+    "meta trim, fallback gold_only": MetaRouter(overlap="trim", overlap_fallback="gold_only"),
+    "pooled": PooledRouter(),
+    "all-gold (oracle)": "all_gold",  # PooledRouter(gold_scale="none") on every GS gain
 }
+METHODS = [RANDOM_GS, *VIOLATING_METHODS]  # display order
 RATIOS = np.linspace(0.2, 0.8, 61)
 
 
@@ -56,53 +57,57 @@ def _covered(X):
     return X["pc6"] < 0
 
 
-def run_split(data, seed, n_test, n_gold, mean_gain):
-    warnings.simplefilter(
-        "ignore"
-    )  # this worker process only: extreme-propensity warnings are expected
-    violating = data.split(n_test=n_test, n_gold=n_gold, random_state=seed, gold_from=_covered)
-    random_gold = data.split(n_test=n_test, n_gold=n_gold, random_state=seed)
-    assert np.array_equal(violating.test_index, random_gold.test_index)
-    uncovered = ~_covered(violating.X_test).to_numpy()
-    rows, curves = [], {}
-    for name, make in METHODS.items():
-        split = random_gold if name.startswith("meta, random GS") else violating
-        labels = split.gold_gain_train if name.startswith("all-gold") else split.y_train
-        router = make(seed)
-        start = time.perf_counter()
-        router.fit(split.X_train, labels, gold=split.gold_train)
-        seconds = time.perf_counter() - start
-        predicted = router.predict(split.X_test)
-        curve = efficiency_gain_curve(
-            split.gain_test, predicted, ratios=RATIOS, normalizer=mean_gain * n_test
-        )
-        curve_uncovered = efficiency_gain_curve(
-            split.gain_test[uncovered],
-            predicted[uncovered],
-            ratios=RATIOS,
-            normalizer=mean_gain * int(uncovered.sum()),
-        )
-        curves[name] = curve.gains
-        row = {
-            "split": seed,
-            "method": name,
-            "auc": curve.auc,
-            "auc_uncovered": curve_uncovered.auc,
-            "rho_uncovered": stats.spearmanr(predicted[uncovered], split.psi_test[uncovered])[0],
-            "rho_covered": stats.spearmanr(predicted[~uncovered], split.psi_test[~uncovered])[0],
-            "rho_all": stats.spearmanr(predicted, split.psi_test)[0],
-            "fit_seconds": seconds,
-        }
-        if getattr(router, "overlap_mask_", None) is not None:
-            pb = ~split.gold_train
-            covered_train = _covered(split.X_train).to_numpy()
-            row["pb_inside_covered"] = router.overlap_mask_[pb & covered_train].mean()
-            row["pb_inside_uncovered"] = router.overlap_mask_[pb & ~covered_train].mean()
-            row["test_uncovered_flagged_outside"] = (
-                ~router.in_overlap(split.X_test)[uncovered]
-            ).mean()
-        rows.append(row)
-    return rows, curves
+# -- per-split metrics beyond run_protocol's AUC: metric(router, split, predicted) -> float --------
+
+
+def _uncovered(split):
+    return ~_covered(split.X_test).to_numpy()
+
+
+def auc_uncovered(router, split, predicted, *, mean_gain):
+    """AUC on the uncovered test queries, normalised by mean GS gain x their number."""
+    mask = _uncovered(split)
+    return efficiency_gain_curve(
+        split.gain_test[mask],
+        predicted[mask],
+        ratios=RATIOS,
+        normalizer=mean_gain * int(mask.sum()),
+    ).auc
+
+
+def rho(router, split, predicted, *, where):
+    """Spearman correlation of the predictions with the true psi on some test queries."""
+    uncovered = _uncovered(split)
+    mask = {"uncovered": uncovered, "covered": ~uncovered, "all": np.ones_like(uncovered)}[where]
+    return stats.spearmanr(predicted[mask], split.psi_test[mask])[0]
+
+
+def overlap_share(router, split, predicted, *, what):
+    """Overlap statistics of a truncated router (NaN for the others)."""
+    if getattr(router, "overlap_mask_", None) is None:
+        return np.nan
+    if what == "test_uncovered_flagged_outside":
+        return float((~router.in_overlap(split.X_test)[_uncovered(split)]).mean())
+    covered_train = _covered(split.X_train).to_numpy()
+    side = covered_train if what == "pb_inside_covered" else ~covered_train
+    return float(router.overlap_mask_[~split.gold_train & side].mean())
+
+
+def extra_metrics(mean_gain):
+    return {
+        "auc_uncovered": partial(auc_uncovered, mean_gain=mean_gain),
+        "rho_uncovered": partial(rho, where="uncovered"),
+        "rho_covered": partial(rho, where="covered"),
+        "rho_all": partial(rho, where="all"),
+        **{
+            what: partial(overlap_share, what=what)
+            for what in (
+                "pb_inside_covered",
+                "pb_inside_uncovered",
+                "test_uncovered_flagged_outside",
+            )
+        },
+    }
 
 
 def _interval(values):
@@ -138,18 +143,18 @@ def summarise(frame):
     return pd.DataFrame(levels), pd.DataFrame(diffs)
 
 
-def plot(frame, curves, path, n_splits):
+def plot(frame, mean_curves, path, n_splits):
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(12, 4.6), layout="constrained")
     ax_curve, ax_bar = figure.subplots(1, 2, width_ratios=[1.25, 1])
     colors = dict(zip(METHODS, ["0.55", "C3", "C0", "C9", "C1", "k"], strict=True))
-    styles = {"meta, random GS (reference)": ":", "all-gold (oracle)": "--"}
+    styles = {RANDOM_GS: ":", "all-gold (oracle)": "--"}
     for name in METHODS:
-        gains = np.vstack([split_curves[name] for split_curves in curves])
+        curve = mean_curves[mean_curves["method"] == name]
         ax_curve.plot(
-            100 * RATIOS,
-            gains.mean(axis=0),
+            100 * curve["ratio"],
+            curve["mean"],
             label=name,
             color=colors[name],
             linestyle=styles.get(name, "-"),
@@ -190,24 +195,40 @@ def main():
         default=None,
         help="PNG to write (default: figures/truncated_router.png, or ..._<bias>.png)",
     )
+    parser.add_argument("--seed", type=int, default=0, help="random_state of run_protocol")
     args = parser.parse_args()
     data = make_routing_data(args.n_samples, args.n_features, bias=args.bias, random_state=0)
-    mean_gain = float(data.gold_gain.mean())
+    protocol = {
+        "n_test": args.n_test,
+        "n_gold": args.n_gold,
+        "n_splits": args.splits,
+        "ratios": RATIOS,  # normaliser: run_protocol's default, mean GS gain x n_test
+        "extra_metrics": extra_metrics(float(data.gold_gain.mean())),
+        "n_jobs": args.n_jobs,
+        "random_state": args.seed,  # the same seeds, hence the same test rows, in both runs
+        "verbose": 0,
+    }
     start = time.perf_counter()
-    results = Parallel(n_jobs=args.n_jobs)(
-        delayed(run_split)(data, seed, args.n_test, args.n_gold, mean_gain)
-        for seed in range(args.splits)
-    )
+    violating = run_protocol(data, methods=VIOLATING_METHODS, gold_from=_covered, **protocol)
+    random_gold = run_protocol(data, methods={RANDOM_GS: MetaRouter()}, **protocol)
     elapsed = time.perf_counter() - start
-    frame = pd.DataFrame([row for rows, _ in results for row in rows])
-    curves = [split_curves for _, split_curves in results]
+    seeds = violating.settings["seeds"]
+    assert seeds == random_gold.settings["seeds"]
+    for seed in seeds:
+        test = data.split(n_test=args.n_test, n_gold=args.n_gold, random_state=seed).test_index
+        gold_from = data.split(
+            n_test=args.n_test, n_gold=args.n_gold, random_state=seed, gold_from=_covered
+        )
+        assert np.array_equal(test, gold_from.test_index)
+    frame = pd.concat([random_gold.metrics, violating.metrics], ignore_index=True)
+    mean_curves = pd.concat([random_gold.mean_curves(), violating.mean_curves()], ignore_index=True)
     levels, diffs = summarise(frame)
     print(
         f"make_routing_data({args.n_samples}, {args.n_features}, bias={args.bias!r}, "
         "random_state=0); "
         f"split(n_test={args.n_test}, n_gold={args.n_gold}, gold_from=pc6 < 0); "
-        f"{args.splits} splits "
-        f"(seeds 0-{args.splits - 1}); {elapsed:.0f} s on {args.n_jobs} jobs\n"
+        f"{args.splits} splits (run_protocol, random_state={args.seed}); "
+        f"{elapsed:.0f} s on {args.n_jobs} jobs\n"
     )
     print(
         "Mean ± 95% CI half-width over splits (AUC: efficiency gain over ratios 0.2-0.8, "
@@ -230,7 +251,7 @@ def main():
     )
     suffix = "" if args.bias == "regional" else f"_{args.bias}"
     figure = args.figure or Path(__file__).parent / "figures" / f"truncated_router{suffix}.png"
-    plot(frame, curves, Path(figure), args.splits)
+    plot(frame, mean_curves, Path(figure), args.splits)
     print(f"\nFigure: {figure}")
 
 

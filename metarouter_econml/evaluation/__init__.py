@@ -15,8 +15,9 @@ Efficiency gains follow one convention everywhere: they are divided by the mean 
 whole data set times the number of queries scored (the paper's constant); see the Notes of
 :func:`efficiency_gain_curve`.
 
-The modules form one chain: ``_plotting`` (drawing) <- ``_curves`` (the metrics) <-
-``_scoring`` and ``_protocol`` (which fit or score routers); none imports a module to its right.
+The work lives in private modules, each importing only those before it: ``_plotting`` (drawing),
+``_curves`` (the metrics and their input checks), then ``_scoring`` (the scorer) and
+``_protocol`` (the repeated splits, which fit routers); the last two do not import each other.
 """
 
 from ._curves import EfficiencyGainCurve, efficiency_gain_curve, routellm_metrics
