@@ -158,6 +158,32 @@ def test_cross_val_score_routes_gold_and_matches_a_manual_loop():
     np.testing.assert_allclose(scores, manual, rtol=1e-12)
 
 
+def test_r2_is_the_routers_own_score_and_needs_no_fit_request():
+    data = make_data(600, 6)
+    gold = np.arange(len(data)) % 4 == 0
+    y = pooled_labels(data, gold)
+    folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(data.X, gold))
+    with routing():  # the routers request `gold` for fit and score by default
+        ours = cross_val_score(
+            PooledRouter(random_state=0),
+            data.X,
+            y,
+            cv=folds,
+            params={"gold": gold},
+            scoring=make_gold_scorer("r2"),
+            error_score="raise",
+        )
+        own = cross_val_score(
+            PooledRouter(random_state=0),
+            data.X,
+            y,
+            cv=folds,
+            params={"gold": gold},
+            error_score="raise",
+        )
+    np.testing.assert_allclose(ours, own, rtol=1e-12)
+
+
 def test_efficiency_gain_scorer_reproduces_the_protocol_auc():
     """On a protocol split (test rows all gold), the scorer is run_protocol's AUC."""
     data = make_data(600, 6)

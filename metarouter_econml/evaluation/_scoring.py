@@ -100,14 +100,15 @@ def make_gold_scorer(
     Notes
     -----
     **In cross-validation.** scikit-learn hands metadata such as ``gold`` to a scorer only
-    under metadata routing. Enable it, let the router's ``fit`` request ``gold`` and pass the
-    mask in ``params``::
+    under metadata routing. Enable it and pass the mask in ``params``; the library's routers
+    request ``gold`` for ``fit`` by default (a router of your own may need
+    ``set_fit_request(gold=True)``)::
 
         with sklearn.config_context(enable_metadata_routing=True):
-            router = MetaRouter(random_state=0).set_fit_request(gold=True)
-            cross_val_score(router, X, y, params={"gold": gold},
+            cross_val_score(MetaRouter(random_state=0), X, y, params={"gold": gold},
                             scoring=make_gold_scorer("spearman"))
 
+    With ``metric="r2"`` the score is the routers' own ``score`` (R^2 on the gold rows).
     ``GridSearchCV(router, grid, scoring=make_gold_scorer()).fit(X, y, gold=gold)`` works
     the same way. Every test fold must hold at least 2 GS rows: with few GS rows use a
     splitter stratified on ``gold`` (``StratifiedKFold`` splitting on ``y=gold``, passing its
@@ -137,9 +138,8 @@ def make_gold_scorer(
     >>> scorer
     make_gold_scorer(metric='spearman')
     >>> with config_context(enable_metadata_routing=True):
-    ...     router = PooledRouter(random_state=0).set_fit_request(gold=True)
-    ...     scores = cross_val_score(router, data.X, y, cv=folds, params={"gold": gold},
-    ...                              scoring=scorer)
+    ...     scores = cross_val_score(PooledRouter(random_state=0), data.X, y, cv=folds,
+    ...                              params={"gold": gold}, scoring=scorer)
     >>> scores.shape
     (3,)
 
@@ -220,8 +220,8 @@ class _GoldScorer:
                 "`gold` is required: a boolean mask with True for the gold-standard rows to "
                 "score on. cross_val_score and GridSearchCV pass it to a scorer only under "
                 "metadata routing: sklearn.set_config(enable_metadata_routing=True) (or "
-                "sklearn.config_context), the router's set_fit_request(gold=True), and "
-                "params={'gold': gold} (GridSearchCV: fit(X, y, gold=gold))."
+                "sklearn.config_context) and params={'gold': gold} (GridSearchCV: "
+                "fit(X, y, gold=gold))."
             )
         n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
         y_arr = check_labels(y, n_rows=n_rows)
