@@ -495,3 +495,27 @@ def test_dataframe_queries_route_like_the_same_array(fitted_r, small_split):
         ValueError, match=r"`X` must be finite; got 1 NaN .* columns \['" + X.columns[2]
     ):
         fitted_r.predict(X.assign(**{X.columns[2]: np.r_[np.nan, X.iloc[1:, 2]]}))
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "match"),
+    [
+        (float("nan"), ValueError, r"^`cost_primary` must be a finite number; got nan"),
+        (float("inf"), ValueError, r"^`cost_primary` must be a finite number; got inf"),
+        ("1.0", TypeError, r"^`cost_primary` must be a real number; got str '1.0'"),
+    ],
+)
+def test_costs_are_checked_where_they_are_used(
+    fitted_r, small_split, tmp_path, value, error, match
+):
+    _, split = small_split
+    router = clone(fitted_r)
+    router.__dict__.update({k: v for k, v in fitted_r.__dict__.items() if k.endswith("_")})
+    router.set_params(cost_primary=value)
+    with pytest.raises(error, match=match):
+        router.route(split.X_test, cost_weight=0.1)
+    with pytest.raises(error, match=match):
+        router.threshold_for_ratio(split.X_test, 0.5)
+    with pytest.raises(error, match=match):
+        router.save(tmp_path / "router.mr")
+    assert not (tmp_path / "router.mr").exists()

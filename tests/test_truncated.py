@@ -483,3 +483,26 @@ def test_in_overlap_before_fit_raises():
     X, _, _ = _xy()
     with pytest.raises(NotFittedError):
         MetaRouter(overlap="trim").in_overlap(X)
+
+
+# --------------------------------------------------------------------------- fit's own check
+
+
+def test_fit_warns_when_many_preference_rows_have_no_gold_rows_like_them(regional):
+    split = regional.split(n_test=N_TEST, n_gold=100, random_state=0, gold_from=_covered)
+    with pytest.warns(
+        UserWarning, match=r"preference-based rows \(\d+%\) have no gold-standard rows like them"
+    ) as record:
+        router = MetaRouter(random_state=0).fit(split.X_train, split.y_train, gold=split.gold_train)
+    message = next(str(w.message) for w in record if "like them" in str(w.message))
+    assert "overlap='trim'" in message and "diagnose" in message
+    assert 0.3 < router.uncovered_share_ < 0.7  # gold rows cover half of pc6's range
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_fit_stays_quiet_when_gold_rows_are_drawn_at_random(regional, seed):
+    split = regional.split(n_test=N_TEST, n_gold=100, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        router = MetaRouter(random_state=0).fit(split.X_train, split.y_train, gold=split.gold_train)
+    assert router.uncovered_share_ < 0.05

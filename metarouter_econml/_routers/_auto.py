@@ -31,7 +31,9 @@ def _candidate(router, name: str, seed: int):
             n_jobs=router.n_jobs,
             random_state=seed,
         )
-    return clone(router).set_params(learner=name, gold_scale=1.0, random_state=seed)
+    candidate = clone(router).set_params(learner=name, gold_scale=1.0, random_state=seed)
+    candidate._skip_positivity_check = True  # the router being fitted checks it once
+    return candidate
 
 
 def choose_learner(router, X, y_pb, gold, seed) -> tuple[str, pd.DataFrame, str]:

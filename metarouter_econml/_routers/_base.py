@@ -296,4 +296,5 @@ class BaseRouter(BaseEstimator):
             If the router holds a type that :func:`metarouter_econml.load` would not trust (e.g.
             a custom ``router_model``), or a CATE estimator whose final model cannot be saved.
         """
+        check_params(self, self._parameter_rules())  # never write a router that could not route
         save_router(self, path)

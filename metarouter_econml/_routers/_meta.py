@@ -64,6 +64,7 @@ _META_RULES = {
     "use_ray": Bool(),
 }
 _FEW_GOLD_ROWS = 20  # MetaRouter.fit warns below this many gold-standard rows
+_UNCOVERED_WARNING_SHARE = 0.05  # ... and when more PB rows than this have no GS rows like them
 _OVERLAP_ATTRIBUTES = (
     "overlap_propensity_",
     "overlap_models_",
@@ -182,6 +183,11 @@ class MetaRouter(BaseRouter):
         With ``overlap="trim"`` EconML saw only the GS and in-region rows: NaN elsewhere.
     propensity_summary_ : dict or None
         Base rate, range and counts of extreme propensities (of the rows EconML saw).
+    uncovered_share_ : float or None
+        Share of PB rows with no GS rows like them: cross-fitted P(gold | x) from the default
+        overlap model (the one of ``overlap="trim"`` and the diagnostics) at least 10x below the
+        gold base rate. ``fit`` warns when it exceeds 5%, since the bias is extrapolated there.
+        None with ``overlap="trim"`` (which handles those rows itself) or a baseline fallback.
 
     The next attributes are set with ``overlap="trim"`` and a CATE learner, None otherwise.
 
@@ -307,6 +313,7 @@ class MetaRouter(BaseRouter):
         self.cate_estimator_ = None
         self.propensity_ = None
         self.propensity_summary_ = None
+        self.uncovered_share_ = None
         for name in _OVERLAP_ATTRIBUTES:
             setattr(self, name, None)
         if learner in AUTO_BASELINES:  # what "auto" falls back to when no CATE learner validated
@@ -315,6 +322,8 @@ class MetaRouter(BaseRouter):
             )
             return slice(None), target
         if not trim:
+            if not getattr(self, "_skip_positivity_check", False):
+                self.uncovered_share_ = self._check_positivity(X, gold, seed, params)
             self.cate_estimator_ = self._fit_cate(learner, X, y_pb, gold, seed, params, use_ray)
             target = y_pb.copy()
             target[~gold] += np.ravel(self.cate_estimator_.effect(X[~gold]))
@@ -357,6 +366,35 @@ class MetaRouter(BaseRouter):
                 )
             return False, None
         return True, params["overlap_threshold"]
+
+    def _check_positivity(self, X, gold, seed, params) -> float:
+        """Share of PB rows with no GS rows like them; warn when it is large.
+
+        The overlap model and region are those of ``overlap="trim"`` and of the diagnostics
+        (cross-fitted P(gold | x) at least 10x below the gold base rate counts as uncovered).
+        """
+        folds = make_folds(params["cv"], int(gold.sum()), seed, int((~gold).sum()))
+        model = default_overlap_model(seed, self._n_threads())
+        try:
+            region = estimate_overlap_region(model, X, gold, folds, None)
+            uncovered = int(np.sum(~region.inside & ~gold))
+            threshold = region.threshold
+        except ValueError:  # (almost) no preference row resembles a gold row
+            uncovered, threshold = int(np.sum(~gold)), float("nan")
+        n_preference = int(np.sum(~gold))
+        share = uncovered / n_preference
+        if share > _UNCOVERED_WARNING_SHARE:
+            where = "" if np.isnan(threshold) else f" (cross-fitted P(gold | x) < {threshold:.3g})"
+            warnings.warn(
+                f"{uncovered} of {n_preference} preference-based rows ({share:.0%}) have no "
+                f"gold-standard rows like them{where}, 10x below the gold base rate "
+                f"{gold.mean():.3g}: the bias there is extrapolated, not estimated (positivity). "
+                "See where with metarouter_econml.diagnostics.diagnose, collect gold labels "
+                "there, or fit with overlap='trim'.",
+                UserWarning,
+                stacklevel=4,
+            )
+        return share
 
     def _fit_overlap(self, X, gold, seed, relative_threshold, params):
         """Cross-fit P(gold | x) on all rows before the CATE; record and return the overlap mask."""
