@@ -3,43 +3,7 @@
 Everything DoWhy-specific lives here: the DataFrame DoWhy sees, the ``CausalModel``, the
 identified estimand, the estimate through ``dowhy.causal_estimators.econml.Econml`` and the
 refuters. The caller hands over validated arrays and an *unfitted* EconML estimator; it never
-touches DoWhy objects itself.
-
-Choices and DoWhy 0.14 quirks handled here:
-
-* **Column names.** DoWhy builds a causal graph from column names, so the features get safe names
-  ``x0, x1, ...`` (kept in the caller's order); the treatment and outcome columns are named so
-  that they cannot clash with the columns DoWhy's refuters add (``placebo``, ``w_random``).
-* **Effect modifiers only.** The features are passed as ``effect_modifiers`` (EconML's ``X``) and
-  not also as ``common_causes``: EconML already adjusts for ``X`` in its nuisance models, and
-  giving both doubles the columns (``[X, W]`` with ``W = X``). Without effect modifiers DoWhy's
-  EconML wrapper fails (``X=None``). The identified backdoor set is therefore empty; that is
-  bookkeeping, the adjustment happens inside EconML.
-* **Column order.** The effect-modifier names are passed explicitly, in the caller's order, to the
-  module-level ``dowhy.causal_estimator.estimate_effect`` (``CausalModel.estimate_effect`` would
-  read them from the graph, in set order). The EconML estimator therefore sees the columns in the
-  same order as the router did, and its CATEs equal the router's for the same seed (tested).
-* **No method-name string.** ``CausalModel.estimate_effect`` only accepts a method-name string
-  (``"backdoor.econml.dml.NonParamDML"``), which makes DoWhy build the EconML class from a string
-  (deprecated). Constructing ``Econml(identified_estimand, econml_estimator=instance)`` and calling
-  the module-level ``estimate_effect`` avoids that; it needs ``method_params={}`` (``None``
-  crashes in 0.14: ``argument of type 'NoneType' is not iterable``).
-* **Target units.** DoWhy's ``Econml.estimate_effect`` ignores the strings ``"att"``/``"atc"``
-  (only a DataFrame or a callable selects rows), so ``"ate"`` is used, and the mean over
-  preference rows is read from the returned per-row CATEs.
-* **Refuter seeds.** Every refuter gets a ``numpy.random.RandomState`` (an int makes the subset and
-  bootstrap refuters draw the same resample in every simulation) and ``n_jobs=1`` (with a seed and
-  several workers every worker repeats the same draw). ``random_seed`` is never passed: DoWhy's
-  base refuter turns it into a process-wide ``np.random.seed``.
-* **Bootstrap without added noise.** By default DoWhy's bootstrap refuter also adds measurement
-  noise to every covariate, drawn from numpy's *global* generator, which cannot be seeded without
-  changing process-wide state; ``required_variables=False`` turns that off, leaving a plain,
-  seeded resampling bootstrap.
-* **Simulations are recorded.** DoWhy keeps only the mean of the refuted estimates and a p-value.
-  The wrapper below records every estimate it makes (the refuters deep-copy it per simulation and
-  the copies share one recorder), so the spread of the refuted estimates can be reported.
-* **No sample weights** are passed: through DoWhy they break the subset refuter and silently
-  misalign in the bootstrap refuter.
+touches DoWhy objects itself. The DoWhy quirks handled are described where they are handled.
 """
 
 from __future__ import annotations
@@ -71,7 +35,12 @@ def safe_feature_names(n_features: int) -> list[str]:
 
 
 class _Recorder:
-    """A list of estimates shared by every deep copy of the wrapper that holds it."""
+    """A list of estimates shared by every deep copy of the wrapper that holds it.
+
+    DoWhy keeps only the mean of the refuted estimates and a p-value. The refuters deep-copy the
+    estimator wrapper once per simulation; the copies share this recorder, so every estimate is
+    kept and the spread of the refuted estimates can be reported.
+    """
 
     def __init__(self) -> None:
         self.values: list[float] = []
@@ -138,7 +107,12 @@ class DowhyFit:
 
 
 def build_frame(X: np.ndarray, y: np.ndarray, gold: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
-    """Return the DataFrame DoWhy sees (copies of the inputs) and the feature column names."""
+    """Return the DataFrame DoWhy sees (copies of the inputs) and the feature column names.
+
+    DoWhy builds a causal graph from column names, so the features get safe names
+    ``x0, x1, ...`` (in the caller's order); the treatment and outcome columns are named so that
+    they cannot clash with the columns DoWhy's refuters add (``placebo``, ``w_random``).
+    """
     names = safe_feature_names(X.shape[1])
     frame = pd.DataFrame(np.array(X, dtype=np.float64, copy=True), columns=names)
     frame[TREATMENT] = np.asarray(gold, dtype=bool).astype(np.int64)
@@ -148,6 +122,27 @@ def build_frame(X: np.ndarray, y: np.ndarray, gold: np.ndarray) -> tuple[pd.Data
 
 def fit_dowhy(X: np.ndarray, y: np.ndarray, gold: np.ndarray, econml_estimator) -> DowhyFit:
     """Fit ``econml_estimator`` (unfitted) through DoWhy on the pooled rows, ``T = gold``.
+
+    - **Effect modifiers only.** The features are EconML's ``X`` (``effect_modifiers``), not also
+      ``common_causes``: EconML already adjusts for ``X`` in its nuisance models, and giving both
+      doubles the columns (``[X, W]`` with ``W = X``); without effect modifiers DoWhy's EconML
+      wrapper fails (``X=None``). The identified backdoor set is therefore empty; that is
+      bookkeeping, the adjustment happens inside EconML.
+    - **Column order.** The effect-modifier names are passed explicitly, in the caller's order,
+      to the module-level ``dowhy.causal_estimator.estimate_effect``
+      (``CausalModel.estimate_effect`` would read them from the graph, in set order), so the
+      estimator sees the columns in the router's order and its CATEs equal the router's for the
+      same seed.
+    - **No method-name string.** ``CausalModel.estimate_effect`` only takes a method name
+      (``"backdoor.econml.dml.NonParamDML"``) and builds the EconML class from it (deprecated);
+      ``Econml(identified_estimand, econml_estimator=instance)`` with the module-level
+      ``estimate_effect`` avoids that. It needs ``method_params={}`` (``None`` crashes in 0.14:
+      ``argument of type 'NoneType' is not iterable``).
+    - **Target units.** ``Econml.estimate_effect`` ignores the strings ``"att"``/``"atc"`` (only
+      a DataFrame or a callable selects rows), so ``"ate"`` is used; means over subsets are read
+      from the per-row CATEs.
+    - **No sample weights**: through DoWhy they break the subset refuter and silently misalign
+      in the bootstrap refuter.
 
     Parameters
     ----------
@@ -187,6 +182,15 @@ def fit_dowhy(X: np.ndarray, y: np.ndarray, gold: np.ndarray, econml_estimator) 
 
 def refute(fit: DowhyFit, refuter: str, *, n_simulations: int, random_state, subset_fraction):
     """Run one DoWhy refuter on ``fit``; return DoWhy's result and the refuted estimates.
+
+    - **Seeds.** Every refuter gets a ``numpy.random.RandomState`` (an int makes the subset and
+      bootstrap refuters draw the same resample in every simulation) and ``n_jobs=1`` (with a
+      seed and several workers every worker repeats the same draw). ``random_seed`` is never
+      passed: DoWhy's base refuter turns it into a process-wide ``np.random.seed``.
+    - **Bootstrap without added noise.** By default DoWhy's bootstrap refuter also adds
+      measurement noise to every covariate, drawn from numpy's *global* generator, which cannot
+      be seeded without changing process-wide state; ``required_variables=False`` turns it off,
+      leaving a plain, seeded resampling bootstrap.
 
     Parameters
     ----------

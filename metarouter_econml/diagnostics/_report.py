@@ -39,6 +39,10 @@ _TITLE = "Meta-Router diagnostic report"
 class DiagnosticReport:
     """Outcome of :func:`diagnose`: overlap checks, refutations and figures of a Meta-Router.
 
+    ``summary()`` gives one row per check, ``what_to_do()`` the advice, ``to_markdown()`` a text
+    report and ``to_html(path)`` a self-contained HTML page; in a notebook the report shows as
+    that HTML.
+
     Attributes
     ----------
     overlap : OverlapResult
@@ -63,7 +67,8 @@ class DiagnosticReport:
     created : str
         When the report was made (UTC, ISO 8601).
     warnings : tuple of str
-        Plain-language messages about what failed or deserves a look.
+        Plain-language notes on what failed or deserves a look (the advice is
+        :meth:`what_to_do`).
     """
 
     overlap: OverlapResult
