@@ -179,6 +179,13 @@ def test_feature_names_are_checked_after_load(fitted, split, tmp_path):
         twin.estimate_bias(split.X_test[split.X_test.columns[::-1]])
 
 
+@pytest.mark.parametrize("name", ["PooledRouter", "meta-r", "meta-dr"])
+def test_loaded_router_saves_again(name, fitted, split, tmp_path):
+    twin = _round_trip(fitted[name], tmp_path)
+    again = _round_trip(twin, tmp_path, "again.mr")
+    _assert_same_outputs(fitted[name], again, split.X_test)
+
+
 def test_loaded_router_can_be_refitted(fitted, split, tmp_path):
     twin = _round_trip(fitted["meta-dr"], tmp_path)
     refit = _fit(twin, split)

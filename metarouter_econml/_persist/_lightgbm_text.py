@@ -151,7 +151,7 @@ def _integers(value: bytes | None, count: int | None, what: str) -> np.ndarray:
         raise ValueError(f"{what} must be decimal integers separated by single spaces.")
     numbers = np.array(value.split(), dtype=np.int64)
     if count is not None and numbers.size != count:
-        raise ValueError(f"{what} must have {count} entries; got {numbers.size}.")
+        raise ValueError(f"{what} must have {_entries(count)}; got {numbers.size}.")
     if numbers.size and (numbers.min() < _INT_MIN or numbers.max() > _INT_MAX):
         raise ValueError(f"{what} must fit a C int.")
     return numbers
@@ -165,7 +165,11 @@ def _check_floats(value: bytes | None, count: int, what: str) -> None:
         raise ValueError(f"{what} must be numbers separated by single spaces.")
     found = len(value.split())
     if found != count:
-        raise ValueError(f"{what} must have {count} entries; got {found}.")
+        raise ValueError(f"{what} must have {_entries(count)}; got {found}.")
+
+
+def _entries(count: int) -> str:
+    return f"{count} entry" if count == 1 else f"{count} entries"
 
 
 def _tree_fields(block: bytes, where: str) -> dict[str, bytes]:

@@ -25,8 +25,9 @@ def encode_cate(estimator: Any) -> dict | None:
 
     Parameters
     ----------
-    estimator : NonParamDML, DRLearner or None
-        The router's ``cate_estimator_``.
+    estimator : NonParamDML, DRLearner, SavedCateModel or None
+        The router's ``cate_estimator_``; a :class:`SavedCateModel` (a loaded router saved
+        again) is kept as it is.
 
     Returns
     -------
@@ -44,6 +45,8 @@ def encode_cate(estimator: Any) -> dict | None:
     """
     if estimator is None:
         return None
+    if isinstance(estimator, SavedCateModel):
+        return {"kind": estimator.kind, "models": list(estimator.models)}
     import_dowhy_quietly()
     from econml.dml import CausalForestDML, NonParamDML
     from econml.dr import DRLearner, ForestDRLearner
