@@ -20,6 +20,15 @@ dowhy (``0.14``, imported by every ``econml.dml`` / ``econml.dr`` import)
     - DoWhy's and EconML's imports add process-wide warning filters (statsmodels ``always``,
       sympy ``once``, urllib3, ray); :func:`import_dowhy_quietly` undoes them too.
 
+skops (``>=0.16,<0.17``)
+    - ``skops.io._utils.whichmodule`` finds the module of an object without ``__module__``
+      (scipy's ufuncs) by calling ``getattr`` on every loaded module. Cython's shadow module
+      (loaded through scipy's test utilities) answers such a ``getattr`` by importing a module
+      of that name, so a user's ``beta.py`` or ``gamma.py`` in the working directory ran on
+      ``save``/``load``. :func:`skops_module_lookup_without_imports` swaps in a lookup that
+      reads each module's ``__dict__`` only (no ``__getattr__`` hook runs) for the duration of
+      a save or load.
+
 scipy and numpy (any version)
     - their first import adds warning filters (scipy.special's ``always``, numpy's ``ignore``
       of binary-incompatibility messages); the package's ``__init__`` imports under
@@ -34,12 +43,14 @@ pandas (``>=2.2.3``)
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
 __all__ = [
     "drop_final_normalize",
+    "skops_module_lookup_without_imports",
     "import_dowhy_quietly",
     "read_csv_exact",
     "sentence_embedding_dimension",
@@ -157,3 +168,46 @@ def drop_final_normalize(model: Any) -> bool:
         del model[-1]
         return True
     return False
+
+
+_SKOPS_LOOKUP_LOCK = threading.RLock()
+
+
+def _module_of(obj: Any, name: str) -> str:
+    """The first loaded module whose namespace holds ``obj`` under ``name``, or ``"__main__"``.
+
+    Reads ``vars(module)`` only, so a module-level ``__getattr__`` (lazy loaders, Cython's
+    shadow module) is never called and cannot import anything.
+    """
+    import sys
+    import types
+
+    module_name = getattr(obj, "__module__", None)
+    if module_name is not None:
+        return module_name
+    for module_name, module in list(sys.modules.items()):
+        if module_name in ("__main__", "__mp_main__") or not isinstance(module, types.ModuleType):
+            continue
+        namespace = getattr(module, "__dict__", None)  # a module's own attribute, no hook
+        if isinstance(namespace, dict) and namespace.get(name) is obj:
+            return module_name
+    return "__main__"
+
+
+@contextlib.contextmanager
+def skops_module_lookup_without_imports() -> Iterator[None]:
+    """Within the block, skops looks objects' modules up without running any module's code.
+
+    Patches ``skops.io._utils.whichmodule`` (the only caller is ``get_module`` in the same
+    module, which reads the global at call time) and restores it on exit; reentrant and
+    serialised by a lock, so concurrent saves in threads see a consistent state.
+    """
+    import skops.io._utils as skops_utils
+
+    with _SKOPS_LOOKUP_LOCK:
+        original = skops_utils.whichmodule
+        skops_utils.whichmodule = _module_of
+        try:
+            yield
+        finally:
+            skops_utils.whichmodule = original

@@ -281,7 +281,8 @@ class BaseRouter(BaseEstimator):
         The file is a zip archive with a JSON header (format, library versions, SHA-256 digest)
         and a payload in skops' safe format, which loads without running code from the file. It
         holds the router model, the fitted attributes and, for a :class:`MetaRouter`, the final
-        CATE model only (not the nuisance models). See ``metarouter_econml/_persist.py``.
+        CATE model only (not the nuisance models). See the ``metarouter_econml._persist``
+        package docstring.
 
         Parameters
         ----------
