@@ -20,13 +20,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from ._compat import drop_final_normalize, sentence_embedding_dimension, warning_filters_kept
 
-from ._compat import drop_final_normalize, sentence_embedding_dimension
-from ._validation import Bool, Int, check_params
+with warning_filters_kept():  # dependencies' first imports add process-wide filters; undo them
+    import numpy as np
+    import pandas as pd
+    from sklearn.base import BaseEstimator, TransformerMixin
+    from sklearn.utils.validation import check_is_fitted
+
+    from ._validation import Bool, Int, check_params
 
 __all__ = ["SentenceEmbedder"]
 
@@ -48,7 +50,8 @@ def _import_extra(*, packaged_model: bool):
     model_dir = None
     transformer_class: Any = None
     try:
-        from sentence_transformers import SentenceTransformer as transformer_class
+        with warning_filters_kept():  # torch and transformers add filters at import
+            from sentence_transformers import SentenceTransformer as transformer_class
     except ImportError as err:
         missing.append(("sentence-transformers", err))
     if packaged_model:

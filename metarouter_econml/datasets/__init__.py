@@ -21,10 +21,13 @@ Examples
 RoutingSplit(n_train=500, n_gold=50, n_preference=450, n_test=100)
 """
 
-from ._container import RoutingDataset, RoutingSplit
-from ._gsm8k import load_gsm8k_routing, load_gsm8k_texts, verbosity_judge
-from ._paper import load_paper_csv
-from ._synthetic import make_routing_data
+from .._compat import warning_filters_kept
+
+with warning_filters_kept():  # dependencies' first imports add process-wide filters; undo them
+    from ._container import RoutingDataset, RoutingSplit
+    from ._gsm8k import load_gsm8k_routing, load_gsm8k_texts, verbosity_judge
+    from ._paper import load_paper_csv
+    from ._synthetic import make_routing_data
 
 __all__ = [
     "RoutingDataset",
