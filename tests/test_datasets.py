@@ -209,7 +209,11 @@ def test_constant_and_none_bias_keep_the_ranking():
             r"'none'\]; "
             r"got 'random'\.",
         ),
-        ({"gold_noise": -0.1}, ValueError, r"`gold_noise` must be a finite number >= 0; got -0\.1\."),
+        (
+            {"gold_noise": -0.1},
+            ValueError,
+            r"`gold_noise` must be a finite number >= 0; got -0\.1\.",
+        ),
         (
             {"preference_noise": np.inf},
             ValueError,
