@@ -604,6 +604,9 @@ def _fmt(value: float, digits: int) -> str:
 class ProtocolResult:
     """Results of :func:`run_protocol`: per-split curves and metrics, and how they were made.
 
+    ``str(result)`` and :meth:`to_markdown` give the summary as text; in a notebook, a cell
+    ending with the result shows the same table as HTML.
+
     Parameters
     ----------
     curves : pandas.DataFrame
