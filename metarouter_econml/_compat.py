@@ -29,6 +29,13 @@ skops (``>=0.16,<0.17``)
       reads each module's ``__dict__`` only (no ``__getattr__`` hook runs) for the duration of
       a save or load.
 
+lightgbm (``>=4.7,<5``)
+    - ``LGBMRegressor.predict`` re-validates its input with scikit-learn and re-reads its
+      parameters on every call, which costs about ten times the trees' own prediction of one
+      row. :func:`lightgbm_booster_predictor` does that parameter processing once, with
+      LightGBM's own (private) helpers, and returns a function calling the booster directly
+      with the same arguments, so the predictions are the same bits.
+
 scipy and numpy (any version)
     - their first import adds warning filters (scipy.special's ``always``, numpy's ``ignore``
       of binary-incompatibility messages); the package's ``__init__`` imports under
@@ -45,11 +52,12 @@ from __future__ import annotations
 import contextlib
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = [
     "drop_final_normalize",
+    "lightgbm_booster_predictor",
     "skops_module_lookup_without_imports",
     "import_dowhy_quietly",
     "read_csv_exact",
@@ -211,3 +219,65 @@ def skops_module_lookup_without_imports() -> Iterator[None]:
             yield
         finally:
             skops_utils.whichmodule = original
+
+
+# LightGBM's "Predict Parameters" (docs: Parameters, Predict Parameters), by their main names.
+_PREDICT_PARAMETERS = (
+    "predict_disable_shape_check",
+    "pred_early_stop",
+    "pred_early_stop_freq",
+    "pred_early_stop_margin",
+    "predict_raw_score",
+    "predict_leaf_index",
+    "predict_contrib",
+    "start_iteration_predict",
+    "num_iteration_predict",
+)
+
+
+def lightgbm_booster_predictor(model: Any) -> Callable[[Any], Any] | None:
+    """``X -> model.predict(X)`` for a fitted LightGBM regressor, without the wrapper's overhead.
+
+    The booster gets exactly the arguments ``LGBMModel.predict`` (lightgbm 4.7) would pass it:
+    the model's parameters processed for prediction, aliases of the per-call arguments removed,
+    ``num_threads`` from ``n_jobs``. The caller must have validated ``X`` (a 2-D float array
+    with the fitted number of columns). Returns None for anything else (another model, a
+    subclass overriding ``predict``, or a LightGBM whose private helpers moved), so the caller
+    falls back to ``model.predict``.
+    """
+    try:
+        from lightgbm import LGBMRegressor
+        from lightgbm.basic import _choose_param_value, _ConfigAliases
+    except ImportError:
+        return None
+    if not isinstance(model, LGBMRegressor) or type(model).predict is not LGBMRegressor.predict:
+        return None
+    try:
+        booster = model.booster_
+        params = model._process_params(stage="predict")
+        per_call = ("data", "X", "raw_score", "start_iteration", "num_iteration")
+        for alias in _ConfigAliases.get_by_alias(*per_call, "pred_leaf", "pred_contrib"):
+            params.pop(alias, None)
+        params = _choose_param_value("num_threads", params, model.n_jobs)
+        params["num_threads"] = model._process_n_jobs(params["num_threads"])
+        # Only LightGBM's prediction parameters reach its predictor; the training ones (tree
+        # shape, sampling, objective: the booster already holds them) would only be parsed
+        # from a string on every call. Dropping them leaves the predictions unchanged (tested).
+        kept = _ConfigAliases.get_by_alias("num_threads", "verbosity", *_PREDICT_PARAMETERS)
+        params = {key: value for key, value in params.items() if key in kept}
+    except (AttributeError, TypeError):  # a LightGBM whose internals moved: use its predict
+        return None
+
+    def predict(X: Any) -> Any:
+        return booster.predict(
+            X,
+            raw_score=False,
+            start_iteration=0,
+            num_iteration=None,
+            pred_leaf=False,
+            pred_contrib=False,
+            validate_features=False,
+            **params,
+        )
+
+    return predict

@@ -16,6 +16,7 @@ rule raises ``ValueError``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from numbers import Integral
 from numbers import Real as NumbersReal
@@ -65,6 +66,10 @@ def check_features(estimator, X, *, reset: bool, allow_empty: bool = False) -> n
         column names, does not match the columns seen at fit (count, names or order), or holds
         NaN or infinite values.
     """
+    if not reset and type(X) is np.ndarray and X.dtype in _FLOAT_DTYPES and X.ndim == 2:
+        fast = _check_fitted_float_array(estimator, X, allow_empty)
+        if fast is not None:
+            return fast
     columns = None
     fast_dtype = None  # set when a DataFrame can skip scikit-learn's checks (see below)
     if isinstance(X, pd.Series):
@@ -158,6 +163,29 @@ def check_features(estimator, X, *, reset: bool, allow_empty: bool = False) -> n
     except TypeError as exc:
         raise TypeError(f"`X` is not a valid feature matrix: {exc}") from None
     return _check_finite(X_arr, columns)
+
+
+_FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def _check_fitted_float_array(estimator, X: np.ndarray, allow_empty: bool) -> np.ndarray | None:
+    """The serving fast path: a float ndarray with the fitted column count needs no conversion.
+
+    Does what scikit-learn's ``validate_data(reset=False)`` does for such an array (the
+    feature-count check and the missing-feature-names warning) without its general machinery;
+    None when the array needs the full checks (wrong column count, no rows, not fitted).
+    """
+    n_features = getattr(estimator, "n_features_in_", None)
+    if X.shape[1] != n_features or (X.shape[0] == 0 and not allow_empty) or X.shape[1] == 0:
+        return None
+    if getattr(estimator, "feature_names_in_", None) is not None:
+        warnings.warn(
+            "X does not have valid feature names, but "
+            f"{type(estimator).__name__} was fitted with feature names",
+            UserWarning,
+            stacklevel=3,
+        )
+    return _check_finite(X, None)
 
 
 def _with_string_labels(X: pd.DataFrame) -> pd.DataFrame:

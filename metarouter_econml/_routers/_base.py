@@ -34,6 +34,7 @@ from .._validation import (
     nullable,
     random_seed,
 )
+from ._serving import serving_models
 
 __all__ = ["BaseRouter"]
 
@@ -167,7 +168,9 @@ class BaseRouter(BaseEstimator):
         X_arr = check_features(self, X, reset=False, allow_empty=True)
         if X_arr.shape[0] == 0:  # an empty serving batch
             return np.empty(0)
-        return np.asarray(self.router_model_.predict(X_arr), dtype=np.float64) / self.scale_
+        psi = serving_models(self).psi(X_arr)  # the model's own predictor, no wrapper overhead
+        return np.asarray(psi, dtype=np.float64) / self.scale_
+
 
     def route(self, X, cost_weight: float) -> np.ndarray:
         """Decide per query whether to call the primary model.

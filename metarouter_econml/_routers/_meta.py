@@ -24,6 +24,7 @@ from .._validation import Bool, Estimator, Int, Options, Real, check_features, n
 from ._auto import AUTO_BASELINES, choose_learner
 from ._base import BaseRouter
 from ._baselines import mean_shift_labels
+from ._serving import serving_models
 
 __all__ = ["MetaRouter"]
 
@@ -501,7 +502,9 @@ class MetaRouter(BaseRouter):
             return np.full(X_arr.shape[0], self.shift_)
         if X_arr.shape[0] == 0:  # an empty batch
             return np.empty(0)
-        return np.ravel(self.cate_estimator_.effect(X_arr)).astype(np.float64)
+        bias = serving_models(self).bias
+        assert bias is not None  # a CATE estimator exists (checked above)
+        return np.asarray(bias(X_arr), dtype=np.float64)
 
     def in_overlap(self, X) -> np.ndarray:
         """Whether each query falls inside the overlap region of the GS and PB sources.

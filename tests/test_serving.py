@@ -1,0 +1,106 @@
+"""The serving path gives the wrappers' bits: predict/route/estimate_bias through raw predictors."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from conftest import make_split
+from lightgbm import LGBMRegressor
+from sklearn.linear_model import Ridge
+
+from metarouter_econml import MeanShiftRouter, MetaRouter, PooledRouter, load
+from metarouter_econml._compat import lightgbm_booster_predictor
+from metarouter_econml._routers._serving import serving_models
+
+
+@pytest.fixture(scope="module")
+def split():
+    return make_split(1500, 8, n_test=500, n_gold=120, seed=2)
+
+
+def _fit(router, split, X=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        X = split.X_train if X is None else X
+        return router.fit(X, split.y_train, gold=split.gold_train)
+
+
+def _inputs(split):
+    X = split.X_test.to_numpy()
+    return {
+        "float64": X,
+        "float32": X.astype(np.float32),
+        "fortran": np.asfortranarray(X),
+        "strided": np.repeat(X, 2, axis=1)[:, ::2],
+        "one row": X[:1],
+    }
+
+
+ROUTERS = {
+    "meta r": lambda: MetaRouter(random_state=0),
+    "meta dr": lambda: MetaRouter(learner="dr", random_state=0),
+    "meta causal_forest": lambda: MetaRouter(learner="causal_forest", random_state=0),
+    "meta trim": lambda: MetaRouter(overlap="trim", random_state=0),
+    "meta n_jobs=2": lambda: MetaRouter(n_jobs=2, random_state=0),
+    "pooled huber lgbm": lambda: PooledRouter(
+        router_model=LGBMRegressor(n_estimators=40, objective="huber", max_depth=3, verbose=-1),
+        random_state=0,
+    ),
+    "mean shift ridge": lambda: MeanShiftRouter(router_model=Ridge(), random_state=0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROUTERS))
+def test_serving_path_gives_the_wrappers_bits(split, name):
+    router = _fit(ROUTERS[name](), split, split.X_train.to_numpy())
+    for kind, X in _inputs(split).items():
+        expected = np.asarray(router.router_model_.predict(X), dtype=np.float64) / router.scale_
+        np.testing.assert_array_equal(router.predict(X), expected, err_msg=kind)
+        if isinstance(router, MetaRouter):
+            effect = np.ravel(router.cate_estimator_.effect(X)).astype(np.float64)
+            np.testing.assert_array_equal(router.estimate_bias(X), effect, err_msg=kind)
+
+
+def test_lightgbm_router_models_take_the_booster_path(split):
+    router = _fit(MetaRouter(random_state=0), split)
+    assert lightgbm_booster_predictor(router.router_model_) is not None
+    assert serving_models(router).psi is not router.router_model_.predict
+    other = _fit(MeanShiftRouter(router_model=Ridge(), random_state=0), split)
+    assert lightgbm_booster_predictor(other.router_model_) is None
+
+
+def test_the_cache_follows_a_refit_and_is_not_pickled(split):
+    router = _fit(MetaRouter(random_state=0), split)
+    first = router.predict(split.X_test)
+    refit = _fit(router, make_split(1500, 8, n_test=500, n_gold=120, seed=3))
+    assert not np.array_equal(refit.predict(split.X_test), first)  # a stale cache would repeat
+    before = dict(router.__dict__)
+    router.predict(split.X_test)
+    assert router.__dict__.keys() == before.keys()  # predicting changes no attribute
+    clone = pickle.loads(pickle.dumps(router))
+    np.testing.assert_array_equal(clone.predict(split.X_test), router.predict(split.X_test))
+
+
+def test_loaded_routers_serve_the_same_bits(split, tmp_path):
+    for learner in ("r", "dr"):
+        router = _fit(MetaRouter(learner=learner, random_state=0), split)
+        router.save(tmp_path / f"{learner}.mr")
+        twin = load(tmp_path / f"{learner}.mr")
+        for kind, X in _inputs(split).items():
+            np.testing.assert_array_equal(twin.predict(X), router.predict(X), err_msg=kind)
+            np.testing.assert_array_equal(twin.estimate_bias(X), router.estimate_bias(X))
+
+
+def test_the_fast_array_path_keeps_the_checks(split):
+    router = _fit(MetaRouter(random_state=0), split)  # fitted on a DataFrame: names recorded
+    X = split.X_test.to_numpy()
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        router.predict(X)
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match=r"^`X` must be finite; got 1 NaN"):
+        router.predict(bad)
+    with pytest.raises(ValueError, match="features"):
+        router.predict(X[:, :-1])
+    assert router.predict(X[:0]).shape == (0,)
