@@ -1,17 +1,26 @@
-"""Serving speed of ``route``: single-query latency and batch throughput of a fitted router.
+"""Serving speed of ``route`` against the raw model it wraps, as ratios measured in one run.
 
-    python benchmarks/serving.py --repeats 2000 --batch 100000
+    python benchmarks/serving.py --repeats 3000 --batch 100000
 
-The default router (``MetaRouter(random_state=0)``) is fitted at the paper's sizes (4,500 training
-rows x 50 features, 100 gold rows) with ``n_jobs=1`` and ``n_jobs=2``; the two fit the same trees
-(checked below), so the comparison is of prediction threads only. Then the same with a lighter
-``router_model`` (150 trees instead of 300). Batch throughput is the median
-over ``--batch-repeats`` calls of ``route`` on ``--batch`` queries.
+The default router (``MetaRouter(random_state=0)``, LightGBM router model with 300 trees) is
+fitted at the paper's sizes (4,500 training rows x 50 features, 100 gold rows) with
+``n_jobs`` 1, 2 and -1 (all cores); the fitted trees are the same (checked). For each, in the
+same process and interleaved call by call (so machine load affects both sides alike):
+
+* single query: p50 of ``router.route(one_query, w)`` (numpy and DataFrame input), of LightGBM's
+  scikit-learn wrapper ``router.router_model_.predict`` and of the trees themselves,
+  ``router.router_model_.booster_.predict(one_query, num_threads=...)``;
+* batch: median over ``--batch-repeats`` calls on ``--batch`` queries of ``route`` and of the
+  booster at the same thread count.
+
+Targets (issue 13): single-query ``route`` p50 <= 2x the booster's; batch throughput >= 0.9x the
+booster's at the same thread count.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 from functools import partial
@@ -20,78 +29,85 @@ import numpy as np
 import pandas as pd
 
 from metarouter_econml import MetaRouter
-from metarouter_econml._estimation import lightgbm_regressor  # the default router's factory
 from metarouter_econml.datasets import make_routing_data
 
 
-def _light_router_model(n_jobs):
-    """The default router's LightGBM settings with half the trees at twice the learning rate."""
-    return lightgbm_regressor(0, n_estimators=150, learning_rate=0.06, n_jobs=n_jobs)
-
-
-def _median_seconds(call, repeats):
-    call()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def _interleaved(calls: dict, repeats: int) -> dict:
+    """Seconds of each call, the calls alternating (after one warm-up each)."""
+    for call in calls.values():
         call()
-        times.append(time.perf_counter() - start)
-    return np.array(times)
+    times: dict = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: np.array(values) for name, values in times.items()}
 
 
-def main():
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=100_000)
     parser.add_argument("--batch-repeats", type=int, default=7)
     args = parser.parse_args()
     data = make_routing_data(5000, 50, random_state=0)
     split = data.split(n_test=500, n_gold=100, random_state=0)
     rng = np.random.default_rng(0)
-    batch64 = rng.normal(size=(args.batch, 50)) / np.sqrt(np.arange(1, 51))
-    inputs = {
-        "numpy float64": batch64,
-        "numpy float32": batch64.astype(np.float32),
-        "DataFrame float64": pd.DataFrame(batch64, columns=split.X_test.columns),
-    }
+    batch = rng.normal(size=(args.batch, 50)) / np.sqrt(np.arange(1, 51))
+    frame = pd.DataFrame(batch, columns=split.X_test.columns)
     rows, reference = [], None
-    # (n_jobs, router_model): the default LightGBM router (300 trees), then a lighter one with
-    # 150 trees at twice the learning rate (quality cost: benchmarks/RESULTS.md section 6)
-    configs = [(1, "default"), (2, "default"), (1, "150 trees"), (2, "150 trees")]
-    for n_jobs, model_name in configs:
-        routers = {}
-        for with_names in (False, True):  # route DataFrames with the router fitted on one
-            X_fit = split.X_train if with_names else split.X_train.to_numpy()
-            model = None if model_name == "default" else _light_router_model(n_jobs)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                router = MetaRouter(random_state=0, n_jobs=n_jobs, router_model=model)
-                routers[with_names] = router.fit(X_fit, split.y_train, gold=split.gold_train)
-        weight = routers[True].threshold_for_ratio(split.X_test, 0.4)
-        decisions = routers[True].route(inputs["DataFrame float64"], weight)
-        if model_name == "default":
-            if reference is None:
-                reference = decisions
-            assert np.array_equal(decisions, reference), "n_jobs changed the decisions"
-        assert np.array_equal(routers[False].route(batch64, weight), decisions)
-        for kind, queries in inputs.items():
-            router = routers[isinstance(queries, pd.DataFrame)]
-            one = queries.iloc[:1] if isinstance(queries, pd.DataFrame) else queries[:1]
-            single = _median_seconds(partial(router.route, one, weight), args.repeats) * 1e3
-            whole = _median_seconds(partial(router.route, queries, weight), args.batch_repeats)
-            rows.append(
-                {
-                    "router_model": model_name,
-                    "n_jobs": n_jobs,
-                    "input": kind,
-                    "single p50 (ms)": np.median(single),
-                    "single p99 (ms)": np.quantile(single, 0.99),
-                    f"batch {args.batch:,} (s)": np.median(whole),
-                    "decisions/s": args.batch / np.median(whole),
-                }
-            )
+    for n_jobs in (1, 2, -1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            named = MetaRouter(random_state=0, n_jobs=n_jobs)
+            named.fit(split.X_train, split.y_train, gold=split.gold_train)
+            plain = MetaRouter(random_state=0, n_jobs=n_jobs)
+            plain.fit(split.X_train.to_numpy(), split.y_train, gold=split.gold_train)
+        weight = named.threshold_for_ratio(split.X_test, 0.4)
+        decisions = named.route(frame, weight)
+        reference = decisions if reference is None else reference
+        assert np.array_equal(decisions, reference), "n_jobs changed the decisions"
+        assert np.array_equal(plain.route(batch, weight), decisions)
+        booster = plain.router_model_.booster_
+        threads = plain.router_model_._process_n_jobs(n_jobs)  # what LightGBM runs with
+        one, one_frame = batch[:1], frame.iloc[:1]
+        single = _interleaved(
+            {
+                "route numpy": partial(plain.route, one, weight),
+                "route DataFrame": partial(named.route, one_frame, weight),
+                "LightGBM wrapper": partial(plain.router_model_.predict, one),
+                "booster": partial(booster.predict, one, num_threads=threads),
+            },
+            args.repeats,
+        )
+        whole = _interleaved(
+            {
+                "route": partial(plain.route, batch, weight),
+                "booster": partial(booster.predict, batch, num_threads=threads),
+            },
+            args.batch_repeats,
+        )
+        p50 = {name: float(np.median(t)) for name, t in single.items()}
+        per_batch = {name: float(np.median(t)) for name, t in whole.items()}
+        rows.append(
+            {
+                "n_jobs": f"{n_jobs} ({threads} threads)",
+                "route p50 ms (numpy)": p50["route numpy"] * 1e3,
+                "route p50 ms (DataFrame)": p50["route DataFrame"] * 1e3,
+                "wrapper p50 ms": p50["LightGBM wrapper"] * 1e3,
+                "booster p50 ms": p50["booster"] * 1e3,
+                "single ratio route/booster (numpy)": p50["route numpy"] / p50["booster"],
+                "single ratio (DataFrame)": p50["route DataFrame"] / p50["booster"],
+                "route decisions/s": args.batch / per_batch["route"],
+                "booster rows/s": args.batch / per_batch["booster"],
+                "batch throughput ratio": per_batch["booster"] / per_batch["route"],
+            }
+        )
     print(
-        f"MetaRouter(random_state=0, n_jobs=..., router_model=...); {args.repeats} single queries"
+        f"MetaRouter(random_state=0, n_jobs=...); {args.repeats} interleaved single calls, "
+        f"batch of {args.batch:,} x {args.batch_repeats}; cores: {os.cpu_count()}; "
+        f"load average before: {os.getloadavg()[0]:.1f}"
     )
     print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=",.3f"))
 

@@ -104,3 +104,28 @@ def test_the_fast_array_path_keeps_the_checks(split):
     with pytest.raises(ValueError, match="features"):
         router.predict(X[:, :-1])
     assert router.predict(X[:0]).shape == (0,)
+
+
+def test_routing_from_a_thread_pool_gives_the_sequential_answers(split):
+    """A web server calls one fitted router from many threads: same decisions, no corruption."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    router = _fit(MetaRouter(random_state=0), split, split.X_train.to_numpy())
+    X = split.X_test.to_numpy()
+    weight = router.threshold_for_ratio(X, 0.4)
+    expected = router.route(X, weight)
+    fresh = pickle.loads(pickle.dumps(router))  # its serving cache is built under contention
+
+    def one(i):
+        return bool(fresh.route(X[i : i + 1], weight)[0]), float(
+            fresh.estimate_bias(X[i : i + 1])[0]
+        )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(one, list(range(len(X))) * 3))
+    decisions = np.array([a[0] for a in answers]).reshape(3, -1)
+    assert (decisions == expected).all()
+    bias = np.array([a[1] for a in answers]).reshape(3, -1)
+    # one row at a time, as the threads did (a batch's matrix product rounds differently)
+    sequential = np.array([router.estimate_bias(X[i : i + 1])[0] for i in range(len(X))])
+    np.testing.assert_array_equal(bias, np.tile(sequential, (3, 1)))
