@@ -20,9 +20,12 @@ The work lives in private modules, each importing only those before it: ``_plott
 ``_protocol`` (the repeated splits, which fit routers); the last two do not import each other.
 """
 
-from ._curves import EfficiencyGainCurve, efficiency_gain_curve, routellm_metrics
-from ._protocol import PROTOCOL_METHODS, ProtocolResult, run_protocol
-from ._scoring import GOLD_SCORER_METRICS, make_gold_scorer
+from .._compat import warning_filters_kept
+
+with warning_filters_kept():  # dependencies' first imports add process-wide filters; undo them
+    from ._curves import EfficiencyGainCurve, efficiency_gain_curve, routellm_metrics
+    from ._protocol import PROTOCOL_METHODS, ProtocolResult, run_protocol
+    from ._scoring import GOLD_SCORER_METRICS, make_gold_scorer
 
 __all__ = [
     "GOLD_SCORER_METRICS",
