@@ -7,7 +7,6 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
 from metarouter_econml import MetaRouter
@@ -126,7 +125,32 @@ def test_warning_names_numbers_and_remedies(data, gold_violating):
     assert "Positivity fails: " in message
     assert f"of {N} rows" in message and f"of {N_GOLD} gold-standard" in message
     assert "tolerated 5.0%" in message
-    assert "What to do: Collect gold-standard labels" in message and 'overlap="trim"' in message
+    # the advice names the feature and the region where gold rows are missing
+    assert "What to do: Gold rows are missing where pc1 > " in message
+    assert "Collect gold-standard labels there" in message and 'overlap="trim"' in message
+
+
+def test_uncovered_region_names_the_feature_and_range(result_violating, data, gold_violating):
+    region = result_violating.uncovered
+    assert region.feature == "pc1" and region.column == 0
+    uncovered = ~gold_violating & (result_violating.propensity < result_violating.bounds[0])
+    assert region.n_rows == int(uncovered.sum()) == result_violating.n_extreme_preference
+    pc1 = data.X["pc1"].to_numpy()
+    assert region.gold_range == pytest.approx(
+        (pc1[gold_violating].min(), pc1[gold_violating].max())
+    )
+    assert region.gold_range[1] < 0  # gold rows only where pc1 < 0
+    assert region.n_above > 0.9 * region.n_rows
+    assert region.condition == f"pc1 > {region.gold_range[1]:.3g}"
+    assert region.condition in region.describe() and "'pc1'" in region.describe()
+    assert region.smd > 1
+
+
+def test_uncovered_region_is_small_when_overlap_is_good(result_random):
+    # a few preference rows get a low propensity by chance; positivity still passes
+    region = result_random.uncovered
+    assert region is None or region.n_rows < 0.01 * N
+    assert result_random.positivity_ok and result_random.advice == ()
 
 
 def test_logistic_propensity_misses_the_half_space_violation(data, gold_violating):
@@ -223,37 +247,89 @@ def test_summary_and_text(result_violating):
 
 
 # -- OverRule ----------------------------------------------------------------------------------
-def test_overrule_describes_the_overlap_region(data, gold_violating):
+def test_overrule_describes_the_overlap_region(data, gold_violating, result_violating):
     start = time.perf_counter()
     with pytest.warns(UserWarning, match="Positivity fails"):
         result = assess_overlap(data.X, gold_violating, overrule_components=2, random_state=0)
     elapsed = time.perf_counter() - start
     rule = result.overrule
     assert rule.status == "rules", rule.message
-    assert rule.finished and len(rule.rules) >= 1
-    assert all("PC" in r for r in rule.rules)
+    assert rule.finished and rule.describes_gap and len(rule.rules) >= 1
+    # inputs: the leading components and the feature along which the gap lies
+    assert rule.inputs == ("PC1", "PC2", "pc1") and rule.feature == "pc1"
+    assert rule.components == rule.components_requested == 2
+    assert all(any(name in r for name in rule.inputs) for r in rule.rules)
+    # one set of bounds: OverRule describes the rows the propensity check does not flag
+    assert rule.bounds == pytest.approx(result.bounds)
+    flagged = (result.propensity < result.bounds[0]) | (result.propensity > result.bounds[1])
+    assert rule.n_flagged == int(flagged.sum()) == result.n_extreme
+    assert rule.share_flagged_inside == pytest.approx(rule.inside[flagged].mean())
+    assert rule.share_flagged_inside < 0.2
     assert rule.share_inside_gold >= 0.9
     uncovered = (data.X["pc1"].to_numpy() > 0) & ~gold_violating
     assert rule.inside[uncovered].mean() < 0.5
-    assert rule.share_inside_preference < 0.8
     assert rule.share_inside == pytest.approx(rule.inside.mean())
     assert len(rule.rule_coverage) == len(rule.rules)
-    # each rule covers part of the region, together all of it
     assert max(rule.rule_coverage) <= rule.share_inside + 1e-12 <= sum(rule.rule_coverage) + 1e-12
     # PCA on the centred features: PC1 is the leading feature pc1
     assert abs(rule.loadings.loc["pc1", "PC1"]) > 0.9
-    assert rule.eps == pytest.approx(result.bounds[0])
     text = str(rule)
     assert "PC1 (" in text and "% of variance" in text and "centred features" in text
+    assert f"[{result.bounds[0]:.4g}, {result.bounds[1]:.4g}]" in text
+    assert "feature 'pc1'" in text and "leave out" in text
     assert result.summary().iloc[3]["verdict"] == "info"
     assert rule.seconds < elapsed < 60
 
 
-def test_overrule_timeout_is_recorded_not_raised(data, gold_random):
+def test_overrule_says_when_its_inputs_cannot_show_the_gap(data, gold_violating):
+    """Rules on components that do not carry the gap: the result says to trust the check."""
+    with pytest.warns(UserWarning, match="Positivity fails"):
+        propensity = assess_overlap(data.X, gold_violating, overrule=False, random_state=0)
+    X = data.X.drop(columns="pc1")  # the gap lies along pc1; only the other features remain
+    with pytest.warns(UserWarning, match="Positivity fails"):
+        result = assess_overlap(
+            X,
+            gold_violating,
+            propensity=propensity.propensity,
+            overrule_components=2,
+            random_state=0,
+        )
+    rule = result.overrule
+    assert rule.status == "rules", rule.message
+    assert rule.feature is not None and rule.feature != "pc1"
+    assert not rule.describes_gap and rule.share_flagged_inside > 0.5
+    assert "Trust the propensity check" in rule.message
+    assert "trust the propensity check" in result.summary().iloc[3]["note"]
+
+
+@pytest.mark.parametrize("n_features", [1, 2])
+def test_overrule_components_are_reduced_to_the_features(n_features):
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(rng.randn(600, n_features), columns=[f"f{j}" for j in range(n_features)])
+    gold = np.zeros(600, dtype=bool)
+    gold[rng.choice(np.flatnonzero(X["f0"].to_numpy() < 0), 60, replace=False)] = True
+    with pytest.warns(UserWarning, match="Positivity fails"):
+        result = assess_overlap(X, gold, overrule_components=3, random_state=0)
+    rule = result.overrule
+    assert rule.status == "rules", rule.message
+    assert rule.components == n_features and rule.components_requested == 3
+    assert rule.loadings.shape == (n_features, n_features)
+    assert f"3 requested; the data have only {n_features} feature" in rule.describe_inputs()
+    assert "3 requested" in str(rule)
+    assert rule.describes_gap and rule.feature == "f0"
+
+
+def test_overrule_timeout_is_recorded_not_raised(data, gold_violating, result_violating):
     start = time.perf_counter()
-    result = assess_overlap(
-        data.X, gold_random, overrule_components=2, overrule_timeout=0.05, random_state=0
-    )
+    with pytest.warns(UserWarning, match="Positivity fails"):
+        result = assess_overlap(
+            data.X,
+            gold_violating,
+            propensity=result_violating.propensity,
+            overrule_components=2,
+            overrule_timeout=0.05,
+            random_state=0,
+        )
     assert time.perf_counter() - start < 30
     rule = result.overrule
     assert rule.status == "timeout" and not rule.finished
@@ -261,28 +337,34 @@ def test_overrule_timeout_is_recorded_not_raised(data, gold_random):
     assert "did not finish" in rule.message and "overrule_timeout" in rule.message
     assert result.summary().iloc[3]["verdict"] == "skipped"
     assert any("did not finish" in w for w in result.warnings)
-    assert result.ok  # the other checks are complete and unaffected
+    # the other checks are complete and unaffected
+    assert result.extreme_share == result_violating.extreme_share
     assert "did not finish" in str(result)
 
 
-class _FailingClassifier(ClassifierMixin, BaseEstimator):
-    def fit(self, X, y):
-        raise RuntimeError("deliberate failure")
+def test_overrule_needs_no_process_when_no_row_is_flagged(data, gold_random):
+    result = assess_overlap(data.X, gold_random, propensity=np.full(N, 0.05), random_state=0)
+    rule = result.overrule
+    assert result.n_extreme == 0 and rule.n_flagged == 0
+    assert rule.status == "all_overlap" and rule.finished and rule.seconds == 0
+    assert rule.rules == () and rule.inside.all() and rule.describes_gap
+    assert "no rule was needed" in result.summary().iloc[3]["note"]
 
-    def predict_proba(self, X):  # pragma: no cover - never fitted
-        raise RuntimeError("deliberate failure")
 
+def test_overrule_error_is_recorded_not_raised(data, gold_violating, result_violating, monkeypatch):
+    from metarouter_econml.diagnostics import _overrule
 
-def test_overrule_error_is_recorded_not_raised(data, gold_random, result_random):
-    result = assess_overlap(
-        data.X,
-        gold_random,
-        propensity=result_random.propensity,
-        model_propensity=_FailingClassifier(),
-        overrule_components=2,
-        random_state=0,
-    )
+    monkeypatch.setattr(_overrule, "OVERRULE_CONFIG", {"no_such_setting": 1})
+    with pytest.warns(UserWarning, match="Positivity fails"):
+        result = assess_overlap(
+            data.X,
+            gold_violating,
+            propensity=result_violating.propensity,
+            overrule_components=2,
+            random_state=0,
+        )
     assert result.overrule.status == "error"
+    assert "no_such_setting" in result.overrule.message
     assert "other checks are complete" in result.overrule.message
     assert result.summary().iloc[3]["verdict"] == "skipped"
 
@@ -356,9 +438,9 @@ def test_projection_display(data, gold_violating):
         ({"overrule": "yes"}, TypeError, "`overrule` must be a bool; got str 'yes'"),
         ({"overrule_standardize": "no"}, TypeError, "`overrule_standardize` must be a bool"),
         (
-            {"overrule": True, "overrule_components": 7},
+            {"overrule": True, "overrule_components": 0},
             ValueError,
-            "`overrule_components` must be an int between 1 and 6; got 7",
+            "`overrule_components` must be an int >= 1; got 0",
         ),
         (
             {"overrule": True, "overrule_timeout": 0},
@@ -373,7 +455,7 @@ def test_projection_display(data, gold_violating):
         (
             {"propensity": np.full(N, 0.05), "model_propensity": LogisticRegression()},
             ValueError,
-            "`model_propensity` has no use when `propensity` is given and overrule=False",
+            "`model_propensity` has no use when `propensity` is given",
         ),
         ({"cv": 1}, ValueError, "`cv` must be an int >= 2"),
         ({"random_state": -1}, ValueError, "`random_state` must be an int between 0 and"),
@@ -404,5 +486,11 @@ def test_propensity_bounds():
 def test_public_names():
     import metarouter_econml.diagnostics as diagnostics
 
-    names = {"OverRuleResult", "OverlapDisplay", "OverlapResult", "ProjectionDisplay"}
+    names = {
+        "OverRuleResult",
+        "OverlapDisplay",
+        "OverlapResult",
+        "ProjectionDisplay",
+        "UncoveredRegion",
+    }
     assert names | {"assess_overlap"} <= set(diagnostics.__all__)

@@ -92,8 +92,10 @@ def test_dowhy_fit_gives_the_routers_cates(make_router, split):
     X = split.X_train.to_numpy()
     gold = split.gold_train
     y_pb = np.where(gold, split.y_train * router.scale_, split.y_train)
-    estimator = _refute._unfitted_cate_estimator(router, int(gold.sum()), int((~gold).sum()))
-    assert estimator is not router.cate_estimator_
+    estimator, seed_known = _refute._unfitted_cate_estimator(
+        router, int(gold.sum()), int((~gold).sum())
+    )
+    assert seed_known and estimator is not router.cate_estimator_
     fit = _dowhy_bridge.fit_dowhy(X, y_pb, gold, estimator)
     own = router.estimate_bias(split.X_train)
     # same learner, models, folds and seed, columns in the same order: identical, not just close
@@ -125,6 +127,9 @@ def test_result_table_shape(result, split):
     assert list(result.table.columns) == _refute._TABLE_COLUMNS
     assert (result.table["n_simulations"] == 5).all()
     assert set(result.table["verdict"]) <= {"pass", "fail"}
+    assert result.reproduces_router
+    assert (result.table["tolerance"] == result.tolerance).all()
+    assert result.tolerance == max(0.1 * abs(result.estimate), result.standard_error)
     assert result.n_samples == len(split.X_train)
     assert result.n_gold == 200
     assert result.n_outside_overlap == 0
@@ -134,6 +139,9 @@ def test_result_table_shape(result, split):
         assert sims.shape == (5,)
         row = result.summary().loc[name]
         assert row["refuted"] == pytest.approx(sims.mean())
+        tested = 0.0 if name == "placebo" else result.estimate
+        assert row["shift"] == pytest.approx(sims.mean() - tested)
+        assert row["note"].startswith("5 refits: ")
         assert row["p_value"] == pytest.approx(result.dowhy_results[name]["p_value"])
         assert row["seconds"] > 0
     assert result.ok == (result.table["verdict"] == "pass").all()
@@ -181,6 +189,7 @@ def test_result_is_frozen_and_readable(result):
         assert name in text
     assert "mean bias" in text
     assert ("passed" in text) or ("failed" in text)
+    assert "A refuter fails when" in text  # the verdict rule, with this result's tolerance
     assert dict(result.feature_names) == {f"x{j}": f"pc{j + 1}" for j in range(8)}
     assert result.summary() is not result.table
 
@@ -323,24 +332,94 @@ def test_auto_fallback_is_explained():
 # -- verdict rules ----------------------------------------------------------------------------
 def test_verdict_rules():
     sims = np.array([0.01, -0.02, 0.0, 0.015])
-    verdict, note = _refute._verdict("placebo", 0.2, sims, 0.3, 0.8)
+    tol = 0.05
+    verdict, note = _refute._verdict("placebo", 0.2, sims, 0.3, 0.8, tolerance=tol)
     assert verdict == "pass" and "outside the placebo spread" in note
-    verdict, note = _refute._verdict("placebo", 0.01, sims, 0.3, 0.8)
+    verdict, note = _refute._verdict("placebo", 0.01, sims, 0.3, 0.8, tolerance=tol)
     assert verdict == "pass" and "not distinguishable" in note
-    verdict, note = _refute._verdict("placebo", 0.2, sims + 0.2, 0.001, 0.8)
+    verdict, note = _refute._verdict("placebo", 0.2, sims + 0.2, 0.001, 0.8, tolerance=tol)
     assert verdict == "fail" and "even when the gold flags are random" in note
-    verdict, note = _refute._verdict("data_subset", 0.2, sims + 0.2, 0.04, 0.8)
-    assert verdict == "fail" and "80%" in note
-    assert _refute._verdict("bootstrap", 0.2, sims + 0.2, 0.06, 0.8)[0] == "pass"
-    # zero spread: DoWhy's p-value is NaN; pass only if the estimates equal the tested value
+    verdict, note = _refute._verdict("data_subset", 0.2, sims + 0.1, 0.04, 0.8, tolerance=tol)
+    assert verdict == "fail" and "80%" in note and "beyond the tolerance" in note
+    assert _refute._verdict("bootstrap", 0.2, sims + 0.1, 0.06, 0.8, tolerance=tol)[0] == "pass"
+    # zero spread: DoWhy's p-value is NaN; the refits reject the tested value when they differ
     same = np.full(3, 0.2)
-    assert _refute._verdict("random_common_cause", 0.2, same, float("nan"), 0.8)[0] == "pass"
-    assert _refute._verdict("random_common_cause", 0.3, same, float("nan"), 0.8)[0] == "fail"
-    assert _refute._verdict("placebo", 0.3, np.zeros(3), float("nan"), 0.8)[0] == "pass"
+    nan = float("nan")
+    assert _refute._verdict("random_common_cause", 0.2, same, nan, 0.8, tolerance=tol)[0] == "pass"
+    assert _refute._verdict("random_common_cause", 0.3, same, nan, 0.8, tolerance=tol)[0] == "fail"
+    assert _refute._verdict("placebo", 0.3, np.zeros(3), nan, 0.8, tolerance=tol)[0] == "pass"
+    # ... unless the difference is within the tolerance
+    assert _refute._verdict("random_common_cause", 0.21, same, nan, 0.8, tolerance=tol)[0] == "pass"
+
+
+def test_a_significant_but_tiny_move_passes():
+    """The reported false alarm: a 2 % move, significant only because the refits barely vary."""
+    original, se = -0.0822, 0.03
+    sims = -0.0803 + 0.0007 * np.array([-1.5, -1, -0.5, 0, 0, 0.3, 0.5, 0.7, 1, 1.5])
+    tolerance = max(_refute.RELATIVE_TOLERANCE * abs(original), _refute.SE_MULTIPLIER * se)
+    p_value = 0.0036  # DoWhy's, as reported
+    verdict, note = _refute._verdict(
+        "random_common_cause", original, sims, p_value, 0.8, tolerance=tolerance
+    )
+    assert verdict == "pass", note
+    assert "significant but too small to matter" in note and note.startswith("10 refits: ")
+    # the same p-value with a move larger than the tolerance fails
+    moved = sims - 0.05
+    assert (
+        _refute._verdict("random_common_cause", original, moved, p_value, 0.8, tolerance=tolerance)[
+            0
+        ]
+        == "fail"
+    )
+
+
+def test_placebo_must_collapse_relative_to_the_estimates_scale():
+    se = 0.03
+    # a placebo mean of 0.004 with a tiny spread: "significant" against 0, but ~0 on this scale
+    sims = 0.004 + 0.0005 * np.arange(-5, 5)
+    verdict, _ = _refute._verdict("placebo", 0.2, sims, 0.0, 0.8, tolerance=max(0.02, se))
+    assert verdict == "pass"
+    # a placebo that keeps most of the original estimate fails
+    verdict, _ = _refute._verdict("placebo", 0.2, sims + 0.15, 0.0, 0.8, tolerance=max(0.02, se))
+    assert verdict == "fail"
+
+
+def test_few_refits_are_marked_indicative():
+    sims = np.array([0.19, 0.21, 0.2])
+    _, note = _refute._verdict("bootstrap", 0.2, sims, 0.5, 0.8, tolerance=0.05)
+    assert note.startswith("3 refits: ") and "indicative" in note
+    assert f"n_simulations >= {_refute.MIN_SIMULATIONS}" in note
+    _, note = _refute._verdict("bootstrap", 0.2, np.full(10, 0.2) + 0.001, 0.5, 0.8, tolerance=0.05)
+    assert "indicative" not in note
+
+
+def test_standard_error_is_the_two_sample_one():
+    rng = np.random.RandomState(0)
+    y = rng.randn(500)
+    gold = np.zeros(500, dtype=bool)
+    gold[:50] = True
+    expected = np.sqrt(y[gold].var(ddof=1) / 50 + y[~gold].var(ddof=1) / 450)
+    assert _refute._standard_error(y, gold) == pytest.approx(expected)
+
+
+def test_verdict_rule_is_stated_once_with_the_constants():
+    text = _refute.verdict_rule(0.031, 0.025)
+    assert "max(10% of |estimate|, 1 standard error" in text
+    assert "here 0.031; standard error 0.025" in text and "p <= 0.05" in text
 
 
 def test_diagnostics_exports():
-    assert {"RefutationResult", "refute_bias"} <= set(diagnostics_pkg.__all__)
+    assert {"RefutationResult", "refute_bias", "REFUTERS"} <= set(diagnostics_pkg.__all__)
+    assert (
+        diagnostics_pkg.REFUTERS
+        == _refute.REFUTERS
+        == (
+            "placebo",
+            "random_common_cause",
+            "data_subset",
+            "bootstrap",
+        )
+    )
 
 
 # -- slow: the default router ------------------------------------------------------------------
@@ -372,3 +451,111 @@ def test_default_router_passes_placebo_on_constant_bias():
     assert placebo["verdict"] == "pass"
     assert abs(placebo["refuted"]) < 0.3 * abs(placebo["original"])
     assert res.summary().loc["random_common_cause", "verdict"] == "pass"
+
+
+# -- refuters that cannot run on the data ----------------------------------------------------
+@pytest.fixture(scope="module")
+def three_gold():
+    data = make_routing_data(n_samples=700, n_features=6, random_state=0)
+    split = data.split(n_test=100, n_gold=3, random_state=0)
+    with pytest.warns(UserWarning, match="Only 3 gold-standard rows"):
+        router = _light_router().fit(split.X_train, split.y_train, gold=split.gold_train)
+    return router, split
+
+
+@pytest.mark.filterwarnings("ignore:The least populated class in y:UserWarning")
+def test_refuters_that_cannot_run_are_skipped_with_the_reason(three_gold):
+    router, split = three_gold
+    res = refute_bias(
+        router,
+        split.X_train,
+        split.y_train,
+        split.gold_train,
+        refuters=("placebo", "data_subset", "bootstrap"),
+        n_simulations=2,
+        random_state=0,
+    )
+    table = res.summary()
+    for name in ("data_subset", "bootstrap"):
+        row = table.loc[name]
+        assert row["verdict"] == "skipped", row["note"]
+        assert row["note"].startswith("Skipped: ")
+        assert "don't contain all treatments" in row["note"]  # EconML's AttributeError, quoted
+        assert "with 3 gold rows" in row["note"] and "More gold rows" in row["note"]
+        assert np.isnan(row["refuted"]) and np.isnan(row["p_value"])
+        assert res.simulations[name].size < 2
+    assert table.loc["placebo", "verdict"] in ("pass", "fail")
+    # a skipped refuter does not make the result fail
+    assert res.ok == (table.loc["placebo", "verdict"] == "pass")
+    assert "Skipped (could not run on these data): data_subset, bootstrap." in str(res)
+
+
+def test_an_unexpected_error_is_not_skipped(router, split, monkeypatch):
+    """Only data errors of a refit make a refuter "skipped"; anything else propagates."""
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug, not the data")
+
+    causal_model = _dowhy_bridge._import_dowhy()[0]  # dowhy.CausalModel
+    monkeypatch.setattr(causal_model, "refute_estimate", broken)
+    with pytest.raises(KeyError, match="a bug"):
+        refute_bias(
+            router,
+            split.X_train,
+            split.y_train,
+            split.gold_train,
+            refuters="bootstrap",
+            n_simulations=2,
+            random_state=0,
+        )
+
+
+# -- a loaded router is refuted like the router it was saved from ----------------------------
+def test_loaded_router_is_refuted_with_the_routers_seed(router, split, tmp_path):
+    import metarouter_econml
+
+    path = tmp_path / "router.skops"
+    router.save(path)
+    loaded = metarouter_econml.load(path)
+    assert getattr(loaded.cate_estimator_, "random_state", None) is None  # only the final model
+
+    def run(r):
+        return refute_bias(
+            r,
+            split.X_train,
+            split.y_train,
+            split.gold_train,
+            refuters=("placebo", "bootstrap"),
+            n_simulations=2,
+            random_state=0,
+        )
+
+    original, again = run(router), run(loaded)
+    assert again.reproduces_router
+    assert again.estimate == original.estimate == pytest.approx(again.router_estimate, abs=1e-12)
+    pd.testing.assert_frame_equal(
+        again.table.drop(columns="seconds"), original.table.drop(columns="seconds")
+    )
+
+
+def test_loaded_router_with_unknown_seed_warns(split, tmp_path):
+    import metarouter_econml
+
+    router = _light_router(random_state=None).fit(
+        split.X_train, split.y_train, gold=split.gold_train
+    )
+    path = tmp_path / "router.skops"
+    router.save(path)
+    loaded = metarouter_econml.load(path)
+    with pytest.warns(UserWarning, match="the router's seed is unknown"):
+        res = refute_bias(
+            loaded,
+            split.X_train,
+            split.y_train,
+            split.gold_train,
+            refuters="placebo",
+            n_simulations=2,
+            random_state=0,
+        )
+    assert not res.reproduces_router
+    assert res.estimate != pytest.approx(res.router_estimate, abs=1e-9)

@@ -19,7 +19,7 @@ from metarouter_econml.datasets import make_routing_data
 from metarouter_econml.diagnostics import DiagnosticReport, ReportFigure, diagnose
 from metarouter_econml.diagnostics._diagnose import DEFAULT_N_SIMULATIONS
 
-SUMMARY_COLUMNS = ["section", "check", "value", "threshold", "verdict", "note"]
+SUMMARY_COLUMNS = ["section", "check", "value", "threshold", "verdict", "n_simulations", "note"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -129,9 +129,10 @@ def test_positivity_violation_is_flagged(bad_report):
         bad_report.overlap.extreme_share > 0.3
     )  # about half the rows lie outside the gold support
     assert "extreme propensity share" in bad_report.failed_checks
-    assert any(w.startswith("Positivity fails") for w in bad_report.warnings)
+    # the advice names the feature and the region where gold rows are missing
     advice = " ".join(bad_report.what_to_do())
-    assert 'overlap="trim"' in advice and "OverRule" in advice
+    assert 'overlap="trim"' in advice and "Gold rows are missing where pc1 > " in advice
+    assert bad_report.overlap.uncovered.condition in advice
 
 
 def test_well_overlapping_data_pass_and_placebo_collapses(good_report):
@@ -158,10 +159,13 @@ def test_summary_concatenates_both_results(good_report):
     refuted = summary.iloc[n_overlap:]
     assert refuted["check"].tolist() == ["placebo refuter", "random_common_cause refuter"]
     assert (refuted["section"] == "refutation").all()
-    np.testing.assert_allclose(
-        refuted["value"].to_numpy(), good_report.refutations.table["p_value"].to_numpy()
-    )
-    assert (refuted["threshold"] == 0.05).all()
+    # value: how far the refits moved from the value tested; threshold: the rule's tolerance
+    table = good_report.refutations.table
+    np.testing.assert_allclose(refuted["value"].to_numpy(), table["shift"].abs().to_numpy())
+    assert (refuted["threshold"] == good_report.refutations.tolerance).all()
+    assert (refuted["n_simulations"] == 4).all()
+    assert summary["n_simulations"].iloc[:n_overlap].isna().all()
+    assert all("p = " in note for note in refuted["note"])
     assert set(summary["verdict"]) <= {"pass", "fail", "info", "skipped"}
     assert summary["note"].map(len).min() > 10  # every row says something in words
 
@@ -206,8 +210,11 @@ def test_html_shows_rules_warnings_and_verdict(bad_report):
     assert '<td class="fail">fail</td>' in text
     for rule in bad_report.overlap.overrule.rules:
         assert html.escape(rule) in text
-    assert "<h2>Warnings</h2>" in text and "<h2>What to do</h2>" in text
-    assert html.escape(bad_report.warnings[0]) in text
+    assert "<h2>What to do</h2>" in text
+    for advice in bad_report.what_to_do():
+        assert html.escape(advice) in text
+    # the refuter verdicts carry their number of refits
+    assert '<td class="pass">pass (2 refits, indicative)</td>' in text
 
 
 def test_html_escapes_user_text(good_split):
@@ -234,9 +241,10 @@ def test_markdown_contains_summary_and_rules(bad_report):
     assert bad_report.overlap.overrule.status == "rules" and rules
     for rule in rules:
         assert rule in text
-    assert "## What to do" in text and "## Warnings" in text
+    assert "## What to do" in text and "## Refutation verdicts" in text
     assert "placebo, 2 simulations each" in text  # what was run
-    assert "eps=" in text and "Created " in text and "Wall-clock time" in text
+    assert "A refuter fails when" in text and "standard error" in text
+    assert "Created " in text and "Wall-clock time" in text
 
 
 def _cells(line: str) -> list[str]:
@@ -283,14 +291,15 @@ def test_repr_html_shows_the_report_in_a_notebook(bad_report):
     assert len(re.findall(r"<img\b", fragment)) == len(bad_report.figures)
 
 
-def test_warnings_and_advice_are_kept_apart(bad_report):
-    # the report's warnings are the overlap notes (then refuter failures), never the advice of
-    # assess_overlap, which names `result.` attributes; the report gives its own advice
-    n_notes = len(bad_report.overlap.warnings)
-    assert bad_report.warnings[:n_notes] == bad_report.overlap.warnings
+def test_each_note_is_shown_once(bad_report):
+    # the report's warnings hold only what no summary row says; failures are summary notes
+    summary_notes = " ".join(bad_report.summary()["note"])
+    assert not any(w in summary_notes for w in bad_report.warnings)
     assert bad_report.overlap.advice
-    assert not any(a in w for a in bad_report.overlap.advice for w in bad_report.warnings)
     assert "`result." not in bad_report.to_markdown()
+    text = bad_report.to_markdown(timestamp=False)
+    positivity = bad_report.summary().set_index("check").loc["extreme propensity share", "note"]
+    assert text.count(positivity) == 1
     assert 'overlap="trim"' in " ".join(bad_report.what_to_do())
 
 
@@ -433,7 +442,7 @@ def test_auto_fallback_skips_refutation_with_the_reason():
     ]
     assert (skipped["verdict"] == "skipped").all()
     assert router.auto_reason_ in skipped["note"].iloc[0]
-    assert any("Refutation skipped" in w for w in report.warnings)
+    assert report.ok and "Refutations skipped." in report._verdict_line()
     assert 'learner="r"' in " ".join(report.what_to_do())
 
 
@@ -520,6 +529,10 @@ def test_misaligned_pandas_labels_are_refused(good_router, good_split):
 
 
 def test_defaults_and_exports():
+    assert diagnostics_pkg.DEFAULT_N_SIMULATIONS is DEFAULT_N_SIMULATIONS
+    assert diagnose.__kwdefaults__["refuters"] is diagnostics_pkg.REFUTERS
+    assert {"DEFAULT_N_SIMULATIONS", "REFUTERS"} <= set(diagnostics_pkg.__all__)
+    assert "DEFAULT_N_SIMULATIONS" in diagnostics_pkg.__doc__
     assert diagnose.__kwdefaults__["n_simulations"] == DEFAULT_N_SIMULATIONS == 10
     assert diagnose.__kwdefaults__["refuters"] == (
         "placebo",

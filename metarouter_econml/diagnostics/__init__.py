@@ -1,14 +1,23 @@
-"""Diagnostics of the Meta-Router's bias estimate: overlap checks, refutations, the report."""
+"""Diagnostics of the Meta-Router's bias estimate: overlap checks, refutations, the report.
 
-from ._diagnose import diagnose
+Constants for callers that check options before fitting (the command line does):
+
+- :data:`REFUTERS`: the refuter names :func:`diagnose` and :func:`refute_bias` accept, in the
+  order their seeds are drawn (``diagnose`` runs all of them by default).
+- :data:`DEFAULT_N_SIMULATIONS`: the refits per refuter of :func:`diagnose`.
+"""
+
+from ._diagnose import DEFAULT_N_SIMULATIONS, diagnose
 from ._display import OverlapDisplay, ProjectionDisplay
 from ._figures import ReportFigure
 from ._overlap import assess_overlap
-from ._overlap_result import OverlapResult, OverRuleResult
-from ._refute import RefutationResult, refute_bias
+from ._overlap_result import OverlapResult, OverRuleResult, UncoveredRegion
+from ._refute import REFUTERS, RefutationResult, refute_bias
 from ._report import DiagnosticReport
 
 __all__ = [
+    "DEFAULT_N_SIMULATIONS",
+    "REFUTERS",
     "DiagnosticReport",
     "OverRuleResult",
     "OverlapDisplay",
@@ -16,6 +25,7 @@ __all__ = [
     "ProjectionDisplay",
     "RefutationResult",
     "ReportFigure",
+    "UncoveredRegion",
     "assess_overlap",
     "diagnose",
     "refute_bias",

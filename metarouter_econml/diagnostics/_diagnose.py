@@ -40,7 +40,8 @@ from ._report import DiagnosticReport
 
 __all__ = ["DEFAULT_N_SIMULATIONS", "diagnose"]
 
-#: Refits per refuter in :func:`diagnose` (:func:`refute_bias` defaults to 20).
+#: Refits per refuter in :func:`diagnose` (:func:`refute_bias` defaults to 20): the smallest
+#: count whose verdicts are not marked as indicative (``MIN_SIMULATIONS`` of ``_refute``).
 DEFAULT_N_SIMULATIONS = 10
 
 #: Rows of the SMD table in the report's text.
@@ -195,9 +196,7 @@ def diagnose(
         random_state=random_state,
     )
     e = _resolve_propensity(propensity, router, n, gold_arr)
-    model = check_model(
-        model_propensity, propensity_given=e is not None, overrule=overlap_params["overrule"]
-    )
+    model = check_model(model_propensity, propensity_given=e is not None)
     if model is None:
         model = getattr(router, "model_overlap", None)  # the router's overlap classifier, if any
     figures = Bool().check(figures, "figures")
@@ -245,21 +244,14 @@ def diagnose(
         seconds["figures"] = time.perf_counter() - tick
     seconds["total"] = time.perf_counter() - start
 
-    messages = list(overlap.warnings)  # notes only: the report gives its own advice
-    if refuted is not None:
-        messages += [
-            f"Refuter {row.refuter} failed: {row.note}"
-            for row in refuted.table.itertuples()
-            if row.verdict == "fail"
-        ]
-        if refuted.n_outside_overlap:
-            messages.append(
-                f"Refutation used the {refuted.n_samples} rows the router's CATE estimator "
-                f"saw; {refuted.n_outside_overlap} preference rows outside its overlap region "
-                "were left out."
-            )
-    elif router.cate_estimator_ is None and names:
-        messages.append(f"Refutation skipped: {skipped}")
+    # what no row of the summary says (failures, skips and advice are in the summary's notes)
+    messages = []
+    if refuted is not None and refuted.n_outside_overlap:
+        messages.append(
+            f"Refutation used the {refuted.n_samples} rows the router's CATE estimator saw; "
+            f"{refuted.n_outside_overlap} preference rows outside its overlap region were left "
+            "out."
+        )
 
     return DiagnosticReport(
         overlap=overlap,

@@ -29,6 +29,31 @@ REFUTER_METHODS = {
 }
 
 
+#: Errors of a refit that mean the refuter cannot run on these data (a resample without gold rows
+#: in a cross-fitting fold, a single-class fold, a singular matrix), not a bug.
+DATA_ERRORS = (ValueError, AttributeError, IndexError, ArithmeticError, np.linalg.LinAlgError)
+
+
+class RefuterCannotRun(Exception):
+    """A refuter stopped because a refit failed on its perturbed data.
+
+    Parameters
+    ----------
+    refuter : str
+        The refuter's short name.
+    cause : Exception
+        The refit's error (one of :data:`DATA_ERRORS`).
+    completed : ndarray
+        The refuted estimates of the simulations completed before it.
+    """
+
+    def __init__(self, refuter: str, cause: BaseException, completed: np.ndarray) -> None:
+        super().__init__(f"{refuter}: {type(cause).__name__}: {cause}")
+        self.refuter = refuter
+        self.cause = cause
+        self.completed = completed
+
+
 def safe_feature_names(n_features: int) -> list[str]:
     """Return the column names DoWhy sees: ``x0, ..., x{n_features - 1}``."""
     return [f"x{j}" for j in range(n_features)]
@@ -208,6 +233,14 @@ def refute(fit: DowhyFit, refuter: str, *, n_simulations: int, random_state, sub
     refutation : dowhy.causal_refuter.CausalRefutation
     simulations : ndarray of shape (n_simulations,)
         The refuted estimate of each simulation, in order.
+
+    Raises
+    ------
+    RefuterCannotRun
+        When a refit fails with one of :data:`DATA_ERRORS` (e.g. EconML's ``AttributeError``
+        "Provided crossfit folds contain training splits that don't contain all treatments" on a
+        resample of very few gold rows). The fit is the same code as the original fit, which
+        succeeded, so such an error comes from the perturbed data.
     """
     options = {"num_simulations": n_simulations, "random_state": random_state, "n_jobs": 1}
     if refuter == "placebo":
@@ -219,14 +252,19 @@ def refute(fit: DowhyFit, refuter: str, *, n_simulations: int, random_state, sub
     fit.recorder.values.clear()
     # DoWhy's normal test divides by the spread of the refuted estimates; a zero spread gives a NaN
     # or infinite z-score, which the caller handles, so numpy's division warnings are silenced here.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        result = fit.model.refute_estimate(
-            fit.estimand,
-            fit.estimate,
-            method_name=REFUTER_METHODS[refuter],
-            show_progress_bar=False,
-            **options,
-        )
+    try:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            result = fit.model.refute_estimate(
+                fit.estimand,
+                fit.estimate,
+                method_name=REFUTER_METHODS[refuter],
+                show_progress_bar=False,
+                **options,
+            )
+    except DATA_ERRORS as exc:
+        completed = np.asarray(fit.recorder.values, dtype=np.float64)
+        fit.recorder.values.clear()
+        raise RefuterCannotRun(refuter, exc, completed) from exc
     simulations = np.asarray(fit.recorder.values, dtype=np.float64)
     fit.recorder.values.clear()
     if simulations.size != n_simulations or not np.isclose(

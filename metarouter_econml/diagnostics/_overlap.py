@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 
 from .._estimation import (
     cross_fitted_propensity,
@@ -35,7 +35,7 @@ from .._validation import (
     nullable,
     random_seed,
 )
-from ._overlap_result import SMD_NOTE_THRESHOLD, OverlapResult
+from ._overlap_result import SMD_NOTE_THRESHOLD, OverlapResult, UncoveredRegion
 from ._overrule import run_overrule
 
 __all__ = ["DEFAULT_CV", "assess_overlap"]
@@ -64,25 +64,28 @@ def check_overlap_params(n_samples: int, n_features: int, **params) -> dict:
     """Validate the parameters of the overlap checks; return them normalised, by name.
 
     ``overrule_components`` and ``overrule_timeout`` are checked only when ``overrule`` is True
-    (they are unused otherwise). ``overrule_components`` may not exceed the rows or features.
+    (they are unused otherwise). ``overrule_components`` larger than the number of features is
+    accepted: OverRule then uses every component the data have and says so.
     """
     rules = dict(_RULES)
     if Bool().check(params["overrule"], "overrule"):
-        rules["overrule_components"] = Int(1, min(n_samples, n_features))
+        rules["overrule_components"] = Int(low=1)
         rules["overrule_timeout"] = Real(0, low_open=True, what="seconds")
     checked = check_params(SimpleNamespace(**params), rules)
     return {**params, **checked}
 
 
-def check_model(model, *, propensity_given: bool, overrule: bool):
+def check_model(model, *, propensity_given: bool):
     """``model_propensity``: None or a classifier with ``fit`` and ``predict_proba``, when used.
 
-    It is used to cross-fit the propensity (unless one is given) and for OverRule's labels.
+    It is used to cross-fit the propensity, which OverRule's labels come from too; a given
+    propensity leaves it without use.
     """
     model = _MODEL_RULE.check(model, "model_propensity")
-    if model is not None and propensity_given and not overrule:
+    if model is not None and propensity_given:
         raise ValueError(
-            "`model_propensity` has no use when `propensity` is given and overrule=False."
+            "`model_propensity` has no use when `propensity` is given: it only cross-fits the "
+            "propensity (OverRule reads the same propensities)."
         )
     return model
 
@@ -167,8 +170,14 @@ def assess_overlap(
       ``w = (1 - e) / e`` are worth ``ESS = (sum w)^2 / sum w^2`` rows.
     - **Standardised mean differences** of every feature between the sources (pooled standard
       deviation), before and after that reweighting (descriptive).
-    - **OverRule** (descriptive): readable rules for the region where both sources occur, learnt
-      through DoWhy on a few leading principal components in a separate, time-bounded process.
+    - **OverRule** (descriptive): readable rules describing the rows the extreme-propensity
+      check counts as overlapping (same propensities, same bounds), learnt with DoWhy's OverRule
+      rule learner on the leading principal components and the feature along which the
+      uncovered rows differ most from the gold rows, in a separate, time-bounded process.
+
+    When preference rows have P(gold | x) below the low bound, ``uncovered`` names the feature
+    that separates them most from the gold rows and the range of it without gold rows; the
+    advice names it too.
 
     Parameters
     ----------
@@ -181,8 +190,8 @@ def assess_overlap(
         router fitted with ``overlap="trim"`` on these rows. None: cross-fitted here with
         ``model_propensity`` on ``cv`` folds.
     model_propensity : classifier, default=None
-        Classifier with ``predict_proba`` for the propensity computed here and for OverRule's
-        labels. None: the truncated router's overlap classifier
+        Classifier with ``predict_proba`` for the propensity computed here (which OverRule's
+        labels are read from). None: the truncated router's overlap classifier
         (``metarouter_econml._estimation.default_overlap_model``: shallow LightGBM trees without
         L2 penalty, on one thread), which can drop to ~0 past the edge of the gold rows'
         support. A logistic regression cannot (a linear logit has one slope) and misses such
@@ -204,7 +213,8 @@ def assess_overlap(
     overrule : bool, default=True
         Learn OverRule's rules for the overlap region (in a separate process).
     overrule_components : int, default=3
-        Number of leading principal components OverRule runs on.
+        Number of leading principal components among OverRule's inputs; reduced to the number
+        of features when the data have fewer (the result says so).
     overrule_standardize : bool, default=False
         Standardise the features before that PCA. Leave False for features in common units such
         as principal components of an embedding; set True when columns have unrelated units.
@@ -217,9 +227,8 @@ def assess_overlap(
     -------
     OverlapResult
         ``ok`` is True when ``extreme_share <= max_extreme_share`` (``positivity_ok``) and
-        ``ess_ratio >= min_ess_ratio`` (``ess_ok``). OverRule's labels count a row as overlapping
-        when its own cross-fitted P(gold | components) lies in ``(eps, 1 - eps)``, with ``eps``
-        the low bound ``base_rate / factor``.
+        ``ess_ratio >= min_ess_ratio`` (``ess_ok``). OverRule describes the rows whose
+        propensity lies within ``bounds`` (the rows the first check does not flag).
 
     Raises
     ------
@@ -260,9 +269,7 @@ def assess_overlap(
         overrule_timeout=overrule_timeout,
         random_state=random_state,
     )
-    model = check_model(
-        model_propensity, propensity_given=propensity is not None, overrule=params["overrule"]
-    )
+    model = check_model(model_propensity, propensity_given=propensity is not None)
     if propensity is not None:
         propensity = check_propensity(propensity, n_samples)
     cv = Int(low=2, what="number of cross-fitting folds").check(cv, "cv")
@@ -323,16 +330,20 @@ def overlap_checks(
     ess_ok = ess_ratio >= min_ess_ratio
     smd = _smd_table(X, gold, weights, names)
 
+    uncovered, uncovered_column = _uncovered_region(X, gold, ~gold & (e < low), names)
     overrule_result = None
     if overrule:
+        feature, reason = _overrule_feature(X, gold, uncovered_column, positivity_ok)
         overrule_result = run_overrule(
             X,
             gold,
             names,
+            overlapping=~extreme,
+            bounds=(low, high),
             components=overrule_components,
             standardize=overrule_standardize,
-            eps=low,
-            model=default_overlap_model(seed, n_jobs=1) if model is None else clone(model),
+            feature=feature,
+            feature_reason=reason,
             timeout=overrule_timeout,
             seed=seed,
         )
@@ -355,15 +366,15 @@ def overlap_checks(
         )
     advice = []
     if failures:
-        where = (
-            "`result.overrule` describes the overlap region"
-            if overrule_result is not None and overrule_result.status == "rules"
-            else "`result.propensity` ranks them"
-        )
+        if uncovered is not None and not positivity_ok:
+            where = f"{uncovered.describe()} Collect gold-standard labels there"
+        else:
+            where = (
+                "Collect gold-standard labels for queries like the preference rows with the "
+                "lowest propensities (`result.propensity` ranks them)"
+            )
         advice.append(
-            "Collect gold-standard labels for queries in the uncovered region (the preference "
-            f"rows with the lowest propensities; {where}), or restrict routing to the overlap "
-            'region with MetaRouter(overlap="trim").'
+            f'{where}, or restrict routing to the overlap region with MetaRouter(overlap="trim").'
         )
     notes = list(failures)
     top_feature, top = smd.index[0], smd.iloc[0]
@@ -401,6 +412,7 @@ def overlap_checks(
         ess_ok=bool(ess_ok),
         smd=smd,
         n_smd=n_smd,
+        uncovered=uncovered,
         overrule=overrule_result,
         warnings=tuple(notes),
         advice=tuple(advice),
@@ -409,6 +421,63 @@ def overlap_checks(
         message = " ".join([*failures, *(f"What to do: {a}" for a in advice)])
         warnings.warn(message, UserWarning, stacklevel=3)
     return result
+
+
+# ----------------------------------------------------------------------------------------------
+# Where the gold rows are missing
+# ----------------------------------------------------------------------------------------------
+def _uncovered_region(
+    X: np.ndarray, gold: np.ndarray, uncovered: np.ndarray, names: list[str]
+) -> tuple[UncoveredRegion | None, int | None]:
+    """The feature separating the uncovered preference rows from the gold rows, and its range.
+
+    The feature has the largest ``|SMD|`` between the two groups (pooled standard deviation;
+    a group of one row contributes no variance). Returns the region and the feature's column,
+    or ``(None, None)`` when no row is uncovered.
+    """
+    n_rows = int(uncovered.sum())
+    if n_rows == 0:
+        return None, None
+    Xu, Xg = X[uncovered], X[gold]
+    var_u = Xu.var(axis=0, ddof=1) if n_rows > 1 else np.zeros(X.shape[1])
+    smd = _standardise(
+        Xu.mean(axis=0) - Xg.mean(axis=0), np.sqrt((var_u + Xg.var(axis=0, ddof=1)) / 2)
+    )
+    finite = np.where(np.isfinite(smd), np.abs(smd), np.inf)
+    j = int(np.argmax(finite))
+    values, gold_values = Xu[:, j], Xg[:, j]
+    low, high = float(gold_values.min()), float(gold_values.max())
+    region = UncoveredRegion(
+        feature=names[j],
+        column=j,
+        smd=float(smd[j]),
+        n_rows=n_rows,
+        gold_range=(low, high),
+        rows_range=(float(np.percentile(values, 5)), float(np.percentile(values, 95))),
+        n_above=int((values > high).sum()),
+        n_below=int((values < low).sum()),
+    )
+    return region, j
+
+
+def _overrule_feature(
+    X: np.ndarray, gold: np.ndarray, uncovered_column: int | None, positivity_ok: bool
+) -> tuple[int | None, str]:
+    """The feature OverRule gets beside the components, as ``(column or None, reason)``.
+
+    When positivity fails, the feature along which the uncovered rows differ most from the gold
+    rows; otherwise the feature with the largest ``|SMD|`` between the sources if it is above
+    ``SMD_NOTE_THRESHOLD``; otherwise none.
+    """
+    if not positivity_ok and uncovered_column is not None:
+        return uncovered_column, "where the uncovered rows differ most from the gold rows"
+    Xg, Xp = X[gold], X[~gold]
+    pooled = np.sqrt((Xg.var(axis=0, ddof=1) + Xp.var(axis=0, ddof=1)) / 2)
+    smd = np.abs(_standardise(Xg.mean(axis=0) - Xp.mean(axis=0), pooled))
+    j = int(np.argmax(np.where(np.isfinite(smd), smd, np.inf)))
+    if smd[j] > SMD_NOTE_THRESHOLD:
+        return j, "the largest |SMD| between the sources"
+    return None, ""
 
 
 # ----------------------------------------------------------------------------------------------

@@ -9,31 +9,131 @@ import pandas as pd
 
 from .._format import format_number, markdown_table
 
-__all__ = ["SMD_NOTE_THRESHOLD", "OverRuleResult", "OverlapResult"]
+__all__ = ["SMD_NOTE_THRESHOLD", "OverRuleResult", "OverlapResult", "UncoveredRegion"]
 
 #: |SMD| above which a feature is reported as clearly imbalanced (a common rule of thumb).
 SMD_NOTE_THRESHOLD = 0.25
 
 
+def _names(names) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    names = [str(n) for n in names]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+@dataclass(frozen=True, eq=False)
+class UncoveredRegion:
+    """Where the uncovered preference rows lie: the feature and the range without gold rows.
+
+    The uncovered rows are the preference rows whose cross-fitted P(gold | x) is below the low
+    bound of the propensity check: queries with (almost) no gold rows like them. The feature is
+    the one along which they differ most from the gold rows (largest ``|SMD|`` between the two
+    groups, pooled standard deviation).
+
+    Attributes
+    ----------
+    feature : str
+        The feature's name.
+    column : int
+        Its position among the columns of ``X``.
+    smd : float
+        Standardised mean difference of the feature, uncovered rows minus gold rows.
+    n_rows : int
+        Number of uncovered preference rows.
+    gold_range : (float, float)
+        Smallest and largest value of the feature over the gold rows.
+    rows_range : (float, float)
+        5th and 95th percentiles of the feature over the uncovered rows.
+    n_above, n_below : int
+        Uncovered rows above the largest / below the smallest gold value of the feature.
+    """
+
+    feature: str
+    column: int
+    smd: float
+    n_rows: int
+    gold_range: tuple[float, float]
+    rows_range: tuple[float, float]
+    n_above: int
+    n_below: int
+
+    @property
+    def condition(self) -> str:
+        """The region in one expression, e.g. ``"pc6 > 0.0123"``."""
+        low, high = self.gold_range
+        if self.n_above >= self.n_rows / 2:
+            return f"{self.feature} > {high:.3g}"
+        if self.n_below >= self.n_rows / 2:
+            return f"{self.feature} < {low:.3g}"
+        first, last = self.rows_range
+        return f"{first:.3g} <= {self.feature} <= {last:.3g}"
+
+    def describe(self) -> str:
+        """Where the gold rows are missing, in one sentence (the feature, the range, the share)."""
+        low, high = self.gold_range
+        if self.n_above >= self.n_rows / 2:
+            where = (
+                f"{_share(self.n_above, self.n_rows)} of them lie above the largest gold value "
+                f"of {self.feature!r}"
+            )
+        elif self.n_below >= self.n_rows / 2:
+            where = (
+                f"{_share(self.n_below, self.n_rows)} of them lie below the smallest gold value "
+                f"of {self.feature!r}"
+            )
+        else:
+            where = (
+                f"90% of them lie within the gold rows' range of {self.feature!r} "
+                f"([{low:.3g}, {high:.3g}]), where gold rows are sparse"
+            )
+        return (
+            f"Gold rows are missing where {self.condition}: the uncovered preference rows (those "
+            f"with too rare a P(gold | x)) differ most from the gold rows on feature "
+            f"{self.feature!r}, and {where}."
+        )
+
+
+def _share(part: int, whole: int) -> str:
+    return "all" if part == whole else f"{part / whole:.0%}"
+
+
 @dataclass(frozen=True, eq=False)
 class OverRuleResult:
-    """What OverRule found (or why it did not run) on the leading principal components.
+    """OverRule's rules for the overlap region of the propensity check (or why there are none).
+
+    OverRule labels each row from a propensity score and learns Boolean rules describing the
+    overlapping rows. Its labels are the propensity check's own: a row overlaps when its
+    cross-fitted P(gold | x) lies within ``bounds``, the bounds of the extreme-propensity
+    check, so the two never disagree on which rows are extreme. The rules use a few readable
+    ``inputs``: the leading principal components and possibly one feature. When the extreme
+    rows cannot be told apart on those inputs, the rules cannot leave them out
+    (``share_flagged_inside`` is high, :attr:`describes_gap` is False) and the propensity
+    check, which sees every feature, is the one to trust.
 
     Attributes
     ----------
     status : {"rules", "all_overlap", "timeout", "error"}
-        ``"rules"``: rules describing the overlap region were learnt. ``"all_overlap"``: every row
-        met the overlap criterion, so no rule was needed and the region is everything.
-        ``"timeout"`` / ``"error"``: OverRule did not finish; ``message`` says why.
+        ``"rules"``: rules were learnt. ``"all_overlap"``: no row is extreme, so the region is
+        everything and no rule was needed. ``"timeout"`` / ``"error"``: the rule learner did not
+        finish; ``message`` says why.
     message : str
-        One sentence on the outcome, in plain words.
+        The outcome in plain words.
     rules : tuple of str
-        The rules, each a conjunction such as ``"PC1 <= 0.001 and PC2 > -0.3"``; a row is in the
+        The rules, each a conjunction such as ``"PC1 <= 0.001 and pc6 > -0.3"``; a row is in the
         overlap region when it satisfies any of them.
     rule_coverage : tuple of float
         Share of all rows each rule covers.
+    inputs : tuple of str
+        The columns the rules may use: ``PC1``, ... and possibly a feature's name.
     components : int
-        Number of leading principal components OverRule saw (named ``PC1``, ``PC2``, ...).
+        Number of leading principal components among the inputs.
+    components_requested : int
+        The number asked for (``overrule_components``); ``components`` is smaller when the data
+        have fewer features.
+    feature : str or None
+        The feature given beside the components, if any.
+    feature_reason : str
+        Why that feature was chosen ("" when there is none).
     explained_variance_ratio : tuple of float
         Share of the variance of the (centred or standardised) features each component carries.
     loadings : DataFrame
@@ -42,43 +142,78 @@ class OverRuleResult:
         deviation when ``standardized`` and 1 otherwise.
     standardized : bool
         Whether the features were standardised before the PCA.
-    eps : float
-        OverRule's overlap criterion: a row overlaps when its cross-fitted P(gold | components)
-        lies in ``(eps, 1 - eps)``.
+    bounds : (float, float)
+        The propensity check's bounds: rows with P(gold | x) outside are the flagged ones.
     config : dict
-        OverRule's search settings (DoWhy ``OverlapConfig``).
+        The rule learner's search settings (DoWhy ``OverlapConfig``).
     seconds : float
-        Wall-clock time of the OverRule process, start-up included.
+        Wall-clock time of the rule learner's process, start-up included (0 without one).
     timeout : float
         The time bound it ran under.
+    n_flagged : int
+        Rows the propensity check flags as extreme.
     inside : ndarray of bool or None
-        Row-wise membership of the overlap region; None when OverRule did not finish.
+        Row-wise membership of the overlap region; None when the learner did not finish.
     share_inside, share_inside_gold, share_inside_preference : float
         Share of all, gold-standard and preference-based rows inside the region (NaN when
-        OverRule did not finish).
+        the learner did not finish).
+    share_flagged_inside : float
+        Share of the flagged rows the rules still hold (NaN when none is flagged or the learner
+        did not finish); low is good.
     """
 
     status: str
     message: str
     rules: tuple[str, ...]
     rule_coverage: tuple[float, ...]
+    inputs: tuple[str, ...]
     components: int
+    components_requested: int
+    feature: str | None
+    feature_reason: str
     explained_variance_ratio: tuple[float, ...]
     loadings: pd.DataFrame = field(repr=False)
     standardized: bool
-    eps: float
+    bounds: tuple[float, float]
     config: dict
     seconds: float
     timeout: float
+    n_flagged: int
     inside: np.ndarray | None = field(repr=False)
     share_inside: float
     share_inside_gold: float
     share_inside_preference: float
+    share_flagged_inside: float
 
     @property
     def finished(self) -> bool:
         """True when OverRule ran to the end (rules learnt, or none needed)."""
         return self.status in ("rules", "all_overlap")
+
+    @property
+    def describes_gap(self) -> bool:
+        """True when no row is flagged, or the rules leave out more than half the flagged rows."""
+        if self.status == "all_overlap":
+            return True
+        return self.status == "rules" and self.share_flagged_inside <= 0.5
+
+    def describe_inputs(self) -> str:
+        """The inputs in words: which components, how much variance, which feature and why."""
+        kind = "standardised" if self.standardized else "centred"
+        pcs = [f"PC{i + 1}" for i in range(self.components)]
+        text = (
+            f"{_names(pcs)} (the {self.components} leading principal component"
+            f"{'s' if self.components != 1 else ''} of the {kind} features, "
+            f"{sum(self.explained_variance_ratio):.0%} of their variance)"
+        )
+        if self.components < self.components_requested:
+            text += (
+                f" ({self.components_requested} requested; the data have only "
+                f"{self.loadings.shape[0]} feature{'s' if self.loadings.shape[0] != 1 else ''})"
+            )
+        if self.feature is not None:
+            text += f" and feature {self.feature!r} ({self.feature_reason})"
+        return text
 
     def describe_components(self, n_top: int = 3) -> list[str]:
         """One line per component: its share of variance and its largest feature weights."""
@@ -91,14 +226,26 @@ class OverRuleResult:
         return lines
 
     def __str__(self) -> str:
-        kind = "standardised" if self.standardized else "centred"
+        return self.to_text()
+
+    def to_text(self, *, timing: bool = True) -> str:
+        """The inputs, the rules, who is inside and the conclusion, in plain text.
+
+        Parameters
+        ----------
+        timing : bool, default=True
+            End with the search settings and the time taken (False: settings only).
+
+        Returns
+        -------
+        str
+        """
+        low, high = self.bounds
         lines = [
-            f"OverRule (Oberst et al. 2020, via DoWhy) on the {self.components} leading principal "
-            f"components of the {kind} features "
-            f"({sum(self.explained_variance_ratio):.1%} of their variance):",
+            "OverRule (Oberst et al. 2020; DoWhy's rule learner) describes the rows whose "
+            f"P(gold | x) lies within [{low:.4g}, {high:.4g}] (the propensity check's bounds) "
+            f"with rules on {self.describe_inputs()}:",
             *(f"  {line}" for line in self.describe_components()),
-            f"A row counts as overlapping when OverRule's cross-fitted P(gold | components) is in "
-            f"({self.eps:.4g}, {1 - self.eps:.4g}).",
         ]
         if self.status == "rules":
             lines.append(
@@ -107,15 +254,15 @@ class OverRuleResult:
             for i, (rule, cover) in enumerate(zip(self.rules, self.rule_coverage, strict=True)):
                 prefix = "   " if i == 0 else "OR "
                 lines.append(f"  {prefix}{rule}   [covers {cover:.1%} of rows]")
-        lines.append(self.message)
-        if self.finished:
             lines.append(
                 f"Inside the region: {self.share_inside_gold:.1%} of gold-standard rows, "
-                f"{self.share_inside_preference:.1%} of preference rows "
-                f"({self.share_inside:.1%} of all rows)."
+                f"{self.share_inside_preference:.1%} of preference rows."
             )
-        settings = ", ".join(f"{k}={v}" for k, v in self.config.items())
-        lines.append(f"Settings: {settings}; {self.seconds:.1f} s (time bound {self.timeout:g} s).")
+        lines.append(self.message)
+        if self.status != "all_overlap":
+            settings = ", ".join(f"{k}={v}" for k, v in self.config.items())
+            took = f"{self.seconds:.1f} s, " if timing else ""
+            lines.append(f"Settings: {settings} ({took}time bound {self.timeout:g} s).")
         return "\n".join(lines)
 
 
@@ -163,6 +310,9 @@ class OverlapResult:
         ``(1 - e) / e``, same denominator), sorted by ``|smd|``, largest first.
     n_smd : int
         How many rows of ``smd`` the text report shows.
+    uncovered : UncoveredRegion or None
+        Where the preference rows with P(gold | x) below the low bound lie (the feature and
+        range without gold rows); None when there is no such row.
     overrule : OverRuleResult or None
         OverRule's rules, or None when not requested.
     warnings : tuple of str
@@ -194,6 +344,7 @@ class OverlapResult:
     ess_ok: bool
     smd: pd.DataFrame = field(repr=False)
     n_smd: int
+    uncovered: UncoveredRegion | None = field(repr=False)
     overrule: OverRuleResult | None = field(repr=False)
     warnings: tuple[str, ...] = field(repr=False)
     advice: tuple[str, ...] = field(repr=False)
@@ -275,16 +426,19 @@ class OverlapResult:
             }
         if not rule.finished:
             return {**row, "value": np.nan, "verdict": "skipped", "note": rule.message}
-        return {
-            **row,
-            "value": rule.share_inside_preference,
-            "verdict": "info",
-            "note": (
-                f"{len(rule.rules)} rule(s) on {rule.components} principal components hold "
-                f"{rule.share_inside_gold:.1%} of gold and {rule.share_inside_preference:.1%} of "
-                "preference rows; see `overrule` for the rules."
-            ),
-        }
+        if rule.status == "all_overlap":
+            note = rule.message
+        elif rule.describes_gap:
+            note = (
+                f"{len(rule.rules)} rule(s) on {_names(rule.inputs)} describe the rows the "
+                "propensity check counts as overlapping; see the rules."
+            )
+        else:
+            note = (
+                f"The rules on {_names(rule.inputs)} cannot leave out the rows the propensity "
+                "check flags as extreme; trust the propensity check, which sees every feature."
+            )
+        return {**row, "value": rule.share_inside_preference, "verdict": "info", "note": note}
 
     def __str__(self) -> str:
         verdict = "PASS" if self.ok else "FAIL"

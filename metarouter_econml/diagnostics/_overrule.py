@@ -1,14 +1,20 @@
-"""OverRule (Oberst et al., AISTATS 2020) through DoWhy, on leading principal components.
+"""OverRule (Oberst et al., AISTATS 2020) through DoWhy: readable rules for the overlap region.
 
-OverRule learns readable rules describing the region where both sources occur. It runs in a
-separate Python process that is killed after a time bound (:func:`run_overrule`); a timeout or
+OverRule has two stages: label each row as overlapping or not from a propensity score, then
+learn Boolean rules that describe the overlapping rows. Here the first stage *is* the
+propensity check of :func:`~metarouter_econml.diagnostics.assess_overlap` (its cross-fitted
+P(gold | x) on all features and its bounds), so OverRule and that check never disagree about
+which rows are extreme; OverRule only adds a description of them. The rules are learnt by DoWhy's
+OverRule rule learner (``BCSRulesetEstimator``, as DoWhy's ``OverruleAnalyzer`` uses it) on a
+few readable inputs: the leading principal components and, when it exists, the feature along
+which the uncovered rows differ most from the gold rows. The learner runs in a separate,
+isolated Python process that is killed after a time bound (:func:`run_overrule`); a timeout or
 an error is recorded in the :class:`OverRuleResult` and never raised.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
+import json
 import os
 import pickle
 import signal
@@ -16,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +39,8 @@ __all__ = ["OVERRULE_CONFIG", "principal_components", "run_overrule"]
 #: (``num_thresh=9``, DoWhy's default) and a reduced column-generation search.
 OVERRULE_CONFIG = {"num_thresh": 9, "iterMax": 3, "K": 10, "D": 10, "B": 5}
 
-#: How the OverRule process imports its entry point (this module, by import path).
-_WORKER = "from metarouter_econml.diagnostics._overrule import _worker_main; _worker_main()"
+#: The rules "describe the gap" when they leave out more than this share of the flagged rows.
+DESCRIBES_GAP = 0.5
 
 
 def principal_components(X: np.ndarray, n_components: int, *, standardize: bool, random_state):
@@ -65,38 +70,104 @@ def run_overrule(
     gold: np.ndarray,
     names: list[str],
     *,
+    overlapping: np.ndarray,
+    bounds: tuple[float, float],
     components: int,
     standardize: bool,
-    eps: float,
-    model,
+    feature: int | None,
+    feature_reason: str,
     timeout: float,
     seed: int,
 ) -> OverRuleResult:
-    """Learn OverRule's overlap rules on the leading principal components of validated ``X``.
+    """Learn OverRule's rules for the rows the propensity check counts as overlapping.
 
-    A row is labelled "overlapping" when its cross-fitted P(gold | components), from ``model``,
-    lies in ``(eps, 1 - eps)``; OverRule then learns rules covering those rows. Only overlap
-    rules are learnt (DoWhy's ``overlap_only``): support rules describe where data exist at all,
-    not where the sources overlap. The fit runs in a separate process killed after ``timeout``
-    seconds; a timeout or an error gives a result with ``status`` ``"timeout"`` or ``"error"``.
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Validated features.
+    gold : ndarray of bool
+        Gold-standard rows.
+    names : list of str
+        Feature names.
+    overlapping : ndarray of bool
+        The propensity check's labels: True where P(gold | x) lies within ``bounds``.
+    bounds : (float, float)
+        The propensity check's bounds (recorded, and shown with the rules).
+    components : int
+        Leading principal components requested; reduced to the number of features (and rows)
+        when the data have fewer, which the result records.
+    standardize : bool
+        Standardise the features before the PCA.
+    feature : int or None
+        Index of a feature given to the rule learner beside the components (None: none).
+    feature_reason : str
+        Why that feature was chosen, in words.
+    timeout : float
+        Seconds after which the rule learner's process is killed.
+    seed : int
+        Seed of the PCA.
+
+    Returns
+    -------
+    OverRuleResult
+        ``status`` ``"all_overlap"`` (no row flagged: no rule needed, no process started),
+        ``"rules"``, ``"timeout"`` or ``"error"``.
     """
-    scores, pca, _ = principal_components(X, components, standardize=standardize, random_state=seed)
-    columns = [f"PC{i + 1}" for i in range(components)]
+    used = min(int(components), X.shape[1], X.shape[0])
+    scores, pca, _ = principal_components(X, used, standardize=standardize, random_state=seed)
+    columns = [f"PC{i + 1}" for i in range(used)]
+    inputs = scores
+    feature_name = None
+    if feature is not None:
+        feature_name = names[feature]
+        label = feature_name if feature_name not in columns else f"{feature_name} (feature)"
+        inputs = np.column_stack([scores, X[:, feature]])
+        columns.append(label)
     loadings = pd.DataFrame(
-        pca.components_.T, index=pd.Index(names, name="feature"), columns=columns
+        pca.components_.T, index=pd.Index(names, name="feature"), columns=columns[:used]
     )
-    payload = {"scores": scores, "gold": gold, "columns": columns, "eps": eps, "model": model}
-    status, outcome, seconds = _run_in_subprocess(payload, timeout)
+    overlapping = np.asarray(overlapping, dtype=bool)
+    flagged = ~overlapping
     common = {
-        "components": components,
+        "inputs": tuple(columns),
+        "components": used,
+        "components_requested": int(components),
+        "feature": feature_name,
+        "feature_reason": feature_reason if feature_name is not None else "",
         "explained_variance_ratio": tuple(float(v) for v in pca.explained_variance_ratio_),
         "loadings": loadings,
         "standardized": standardize,
-        "eps": float(eps),
+        "bounds": (float(bounds[0]), float(bounds[1])),
         "config": dict(OVERRULE_CONFIG),
-        "seconds": seconds,
         "timeout": float(timeout),
+        "n_flagged": int(flagged.sum()),
     }
+    if not flagged.any():
+        inside = np.ones(X.shape[0], dtype=bool)
+        inside.setflags(write=False)
+        return OverRuleResult(
+            status="all_overlap",
+            message=(
+                "No row has an extreme propensity, so the overlap region is every row and no "
+                "rule was needed."
+            ),
+            rules=(),
+            rule_coverage=(),
+            seconds=0.0,
+            inside=inside,
+            share_inside=1.0,
+            share_inside_gold=1.0,
+            share_inside_preference=1.0,
+            share_flagged_inside=float("nan"),
+            **common,
+        )
+    payload = {
+        "inputs": inputs,
+        "columns": columns,
+        "labels": overlapping,
+        "config": dict(OVERRULE_CONFIG),
+    }
+    status, outcome, seconds = _run_in_subprocess(payload, timeout)
     if status != "ok":
         nan = float("nan")
         return OverRuleResult(
@@ -104,36 +175,50 @@ def run_overrule(
             message=outcome,
             rules=(),
             rule_coverage=(),
+            seconds=seconds,
             inside=None,
             share_inside=nan,
             share_inside_gold=nan,
             share_inside_preference=nan,
+            share_flagged_inside=nan,
             **common,
         )
     inside = np.asarray(outcome["inside"], dtype=bool)
     inside.setflags(write=False)
     rules = tuple(_rule_text(rule) for rule in outcome["rules"])
-    coverage = tuple(float(_rule_mask(rule, scores, columns).mean()) for rule in outcome["rules"])
-    if outcome["rules"]:
-        status = "rules"
+    coverage = tuple(float(_rule_mask(rule, inputs, columns).mean()) for rule in outcome["rules"])
+    flagged_inside = float(inside[flagged].mean())
+    if flagged_inside <= DESCRIBES_GAP:
         message = (
-            f"OverRule learnt {len(rules)} rule(s) describing where both sources occur "
-            f"({outcome['labelled_share']:.1%} of rows met the overlap criterion)."
+            f"The {len(rules)} rule(s) leave out {1 - flagged_inside:.0%} of the "
+            f"{int(flagged.sum())} rows the propensity check flags as extreme: they describe "
+            "where gold and preference rows overlap."
         )
     else:
-        status = "all_overlap"
-        message = "Every row met OverRule's overlap criterion: no rule was needed."
+        message = (
+            f"The rule(s) still hold {flagged_inside:.0%} of the {int(flagged.sum())} rows the "
+            f"propensity check flags as extreme: on {_list(columns)} the extreme rows cannot be "
+            "told apart, so the gap lies along directions these inputs do not carry. Trust the "
+            "propensity check, which sees every feature."
+        )
     return OverRuleResult(
-        status=status,
+        status="rules",
         message=message,
         rules=rules,
         rule_coverage=coverage,
+        seconds=seconds,
         inside=inside,
         share_inside=float(inside.mean()),
         share_inside_gold=float(inside[gold].mean()),
         share_inside_preference=float(inside[~gold].mean()),
+        share_flagged_inside=flagged_inside,
         **common,
     )
+
+
+def _list(names) -> str:
+    names = [str(n) for n in names]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _rule_text(rule) -> str:
@@ -149,27 +234,56 @@ _OPS = {
 }
 
 
-def _rule_mask(rule, scores: np.ndarray, columns: list[str]) -> np.ndarray:
-    mask = np.ones(scores.shape[0], dtype=bool)
+def _rule_mask(rule, inputs: np.ndarray, columns: list[str]) -> np.ndarray:
+    mask = np.ones(inputs.shape[0], dtype=bool)
     for f, op, v in rule:
-        mask &= _OPS[op](scores[:, columns.index(f)], v)
+        mask &= _OPS[op](inputs[:, columns.index(f)], v)
     return mask
 
 
-def _run_in_subprocess(payload: dict, timeout: float) -> tuple[str, Any, float]:
-    """Run :func:`_fit_overrule` in a fresh Python process killed after ``timeout`` seconds.
+def worker_path() -> list[str]:
+    """Directories the OverRule process appends to its isolated import path.
 
-    A plain subprocess (``python -c``), not ``multiprocessing``: the "spawn" start method
-    re-imports the caller's ``__main__`` script (running a script without an
-    ``if __name__ == "__main__"`` guard twice), and "fork" after the propensity model's thread
-    pools have started can deadlock (GNU OpenMP is not fork-safe).
+    The process runs with ``python -I``: its import path is the interpreter's own (standard
+    library, site-packages and the ``.pth`` files there, which include an editable install of
+    this package), without the working directory, the script's directory, ``PYTHONPATH`` or the
+    user's site-packages. Appended after those: the caller's absolute ``sys.path`` entries
+    (where dependencies found through ``PYTHONPATH`` live) and the directory holding the
+    ``metarouter_econml`` package (computed from its ``__file__``), except the caller's working
+    directory and relative entries such as ``""``, which name it. Appended last, no entry can
+    shadow a module the interpreter finds itself.
+    """
+    cwd = os.path.realpath(os.getcwd())
+    package_root = str(Path(__file__).resolve().parents[2])
+    entries = []
+    for entry in [*sys.path, package_root]:
+        if not isinstance(entry, str) or not os.path.isabs(entry):
+            continue
+        if os.path.realpath(entry) == cwd or entry in entries:
+            continue
+        entries.append(entry)
+    return entries
+
+
+def _run_in_subprocess(payload: dict, timeout: float) -> tuple[str, Any, float]:
+    """Run ``_overrule_worker.py`` in a fresh, isolated Python process, killed after ``timeout``.
+
+    A plain subprocess, not ``multiprocessing``: the "spawn" start method re-imports the
+    caller's ``__main__`` script (running a script without an ``if __name__ == "__main__"``
+    guard twice), and "fork" after the propensity model's thread pools have started can
+    deadlock (GNU OpenMP is not fork-safe).
+
+    The caller's working directory can hold anything (``metarouter report`` is run in a data
+    folder), so the process must not import from it: it is started as ``python -I`` (isolated
+    mode: neither the working directory nor the script's directory is put on ``sys.path``) on
+    the worker's file, which appends :func:`worker_path` to its import path before importing
+    anything but the standard library; its working directory is a fresh private temporary
+    directory.
 
     Returns ``("ok", result, seconds)``, or ``("timeout" | "error", message, seconds)``.
     """
     start = time.perf_counter()
-    # The child finds this package where the parent did; appended last, the path shadows nothing.
-    package_root = str(Path(__file__).resolve().parents[2])
-    code = f"import sys; sys.path.append({package_root!r}); {_WORKER}"
+    script = str(Path(__file__).resolve().with_name("_overrule_worker.py"))
     # a single-threaded worker: at these sizes thread pools only add start-up overhead
     env = dict(os.environ)
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -179,10 +293,11 @@ def _run_in_subprocess(payload: dict, timeout: float) -> tuple[str, Any, float]:
             with open(in_path, "wb") as handle:
                 pickle.dump(payload, handle)
             proc = subprocess.Popen(
-                [sys.executable, "-c", code, in_path, out_path],
+                [sys.executable, "-I", script, in_path, out_path, json.dumps(worker_path())],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
+                cwd=tmp,
                 env=env,
                 start_new_session=os.name == "posix",
             )
@@ -231,67 +346,3 @@ def _kill(proc: subprocess.Popen) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     proc.communicate()
-
-
-def _worker_main() -> None:
-    """Entry point of the OverRule process: ``argv = [-c, input pickle, output pickle]``."""
-    in_path, out_path = sys.argv[1], sys.argv[2]
-    outcome: tuple[str, Any]
-    try:
-        with open(in_path, "rb") as handle:
-            payload = pickle.load(handle)
-    except Exception as exc:
-        outcome = (
-            "error",
-            f"could not load its inputs: {type(exc).__name__}: {exc}; a `model_propensity` "
-            "class defined in a notebook or a script's __main__ cannot be sent to another process",
-        )
-    else:
-        try:
-            outcome = ("ok", _fit_overrule(**payload))
-        except Exception as exc:
-            outcome = ("error", f"{type(exc).__name__}: {exc}")
-    with open(out_path + ".part", "wb") as handle:
-        pickle.dump(outcome, handle)
-    os.replace(out_path + ".part", out_path)
-
-
-def _fit_overrule(scores, gold, columns, eps, model) -> dict:
-    """Learn OverRule's overlap rules with DoWhy: the one function that touches DoWhy's OverRule.
-
-    Uses the public ``OverruleAnalyzer`` and ``OverlapConfig`` of
-    ``dowhy.causal_refuters.assess_overlap_overrule`` with ``prop_estimator`` (the propensity
-    check's model, instead of DoWhy's default random-forest grid search) and
-    ``overlap_only=True``. It then reads attributes DoWhy does not document, which may change
-    between versions: ``raw_overlap_set`` (rows meeting the criterion), ``overlap_indicator``
-    (rows inside the learnt rules) and ``RS_overlap_estimator.rules()`` (the rules as
-    ``(feature, operator, value)`` atoms). It avoids ``predict_overlap_support``: with
-    ``overlap_only=True`` and every row overlapping, DoWhy 0.14 predicts with an unfitted rule
-    estimator (``AttributeError: 'FeatureBinarizer' object has no attribute 'maps'``).
-    DoWhy prints a line in that case; it is swallowed.
-    """
-    from dowhy.causal_refuters.assess_overlap_overrule import OverlapConfig, OverruleAnalyzer
-
-    treatment = "_gold_source"
-    frame = pd.DataFrame(np.asarray(scores), columns=columns)
-    frame[treatment] = np.asarray(gold).astype(np.int64)
-    analyzer = OverruleAnalyzer(
-        backdoor_vars=list(columns),
-        treatment_name=treatment,
-        overlap_config=OverlapConfig(**OVERRULE_CONFIG),
-        prop_estimator=model,
-        overlap_eps=float(eps),
-        overlap_only=True,
-    )
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        analyzer.fit(frame)
-    labelled = np.asarray(analyzer.raw_overlap_set, dtype=bool)
-    if labelled.all():
-        return {"rules": [], "inside": np.ones(len(frame), dtype=bool), "labelled_share": 1.0}
-    rules = [
-        [(str(f), str(op), float(v)) for f, op, v in rule]
-        for rule in analyzer.RS_overlap_estimator.rules(as_str=False)
-    ]
-    inside = np.asarray(analyzer.overlap_indicator, dtype=bool)
-    return {"rules": rules, "inside": inside, "labelled_share": float(labelled.mean())}

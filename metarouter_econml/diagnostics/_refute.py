@@ -3,6 +3,8 @@
 The Meta-Router estimates the bias ``Delta(x)`` of preference labels as the CATE of the evaluation
 source (``T = 1`` for gold-standard rows). :func:`refute_bias` refits the router's EconML
 estimator through DoWhy (see ``_dowhy_bridge.py``) and runs DoWhy's refuters on the mean bias.
+The rule that turns a refuter's refits into a verdict is stated once, in the Notes of
+:func:`refute_bias` (constants :data:`ALPHA`, :data:`RELATIVE_TOLERANCE`, :data:`SE_MULTIPLIER`).
 """
 
 from __future__ import annotations
@@ -30,16 +32,37 @@ from .._validation import (
     check_labels,
     check_params,
     head,
+    random_seed,
 )
 from . import _dowhy_bridge
 
-__all__ = ["REFUTERS", "RefutationResult", "refute_bias"]
+__all__ = [
+    "ALPHA",
+    "MIN_SIMULATIONS",
+    "REFUTERS",
+    "RELATIVE_TOLERANCE",
+    "SE_MULTIPLIER",
+    "RefutationResult",
+    "refute_bias",
+    "verdict_rule",
+]
 
 #: Refuters :func:`refute_bias` can run, in the order their seeds are drawn.
 REFUTERS = ("placebo", "random_common_cause", "data_subset", "bootstrap")
 
-#: Significance level of every verdict (DoWhy's own ``is_statistically_significant`` threshold).
+#: Significance level of DoWhy's test in every verdict (its ``is_statistically_significant``).
 ALPHA = 0.05
+
+#: A refuter fails only if its refits move the mean bias by more than this share of
+#: ``|estimate|`` ...
+RELATIVE_TOLERANCE = 0.10
+
+#: ... and by more than this many standard errors of the estimate (see :func:`refute_bias`).
+SE_MULTIPLIER = 1.0
+
+#: Below this many simulations a verdict is marked as indicative: the spread of the refuted
+#: estimates, on which DoWhy's p-value rests, is then known to worse than +-24 %.
+MIN_SIMULATIONS = 10
 
 _TABLE_COLUMNS = [
     "refuter",
@@ -49,6 +72,8 @@ _TABLE_COLUMNS = [
     "refuted_sd",
     "refuted_min",
     "refuted_max",
+    "shift",
+    "tolerance",
     "p_value",
     "n_simulations",
     "seconds",
@@ -62,6 +87,30 @@ _WHAT = {
     "data_subset": "Refitting on random subsets of {fraction:.0%} of the rows",
     "bootstrap": "Refitting on bootstrap resamples of the rows",
 }
+
+
+def verdict_rule(tolerance: float | None = None, standard_error: float | None = None) -> str:
+    """The verdict rule of the refuters in one sentence (the report shows this text).
+
+    Parameters
+    ----------
+    tolerance, standard_error : float, optional
+        The values of one refutation, written into the sentence when given.
+
+    Returns
+    -------
+    str
+    """
+    values = ""
+    if tolerance is not None and standard_error is not None:
+        values = f" (here {tolerance:.3g}; standard error {standard_error:.3g})"
+    return (
+        "A refuter fails when the mean of its refits differs from the value it tests (0 for "
+        "the placebo, the original estimate for the others) by more than the tolerance "
+        f"max({RELATIVE_TOLERANCE:.0%} of |estimate|, {SE_MULTIPLIER:g} standard error of the "
+        f"estimate){values} and DoWhy's test rejects that value (p <= {ALPHA}); otherwise it "
+        "passes, and it is skipped when it cannot run on the data."
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,8 +127,11 @@ class RefutationResult:
         One row per refuter with columns ``refuter``, ``dowhy_method``, ``original`` (DoWhy's
         estimate on the data), ``refuted`` (mean of the refuted estimates over the simulations),
         ``refuted_sd``, ``refuted_min``, ``refuted_max`` (their spread; DoWhy 0.14 reports no
-        interval for these refuters), ``p_value`` (DoWhy's), ``n_simulations``, ``seconds``,
-        ``verdict`` (``"pass"``/``"fail"``) and ``note``.
+        interval for these refuters), ``shift`` (``refuted`` minus the value tested: 0 for the
+        placebo, ``original`` for the others), ``tolerance`` (the largest harmless ``|shift|``),
+        ``p_value`` (DoWhy's), ``n_simulations`` (requested), ``seconds``, ``verdict``
+        (``"pass"``, ``"fail"`` or ``"skipped"``: the refuter could not run on these data) and
+        ``note`` (the verdict in words, with the number of refits).
     estimate : float
         DoWhy's estimate: the mean bias over the rows used (``target_units="ate"``): all rows, or
         those inside the overlap region for a router fitted with ``overlap="trim"``.
@@ -95,8 +147,20 @@ class RefutationResult:
     n_outside_overlap : int
         Preference rows left out because the router (``overlap="trim"``) fitted its estimator only
         inside the overlap region; 0 otherwise.
+    standard_error : float
+        Standard error of the mean bias used as its scale by the verdicts: the two-sample
+        standard error ``sqrt(var(y_gold) / n_gold + var(y_pref) / n_pref)`` of the labels on
+        the preference scale, over the rows used (see :func:`refute_bias`).
+    tolerance : float
+        ``max(RELATIVE_TOLERANCE * |estimate|, SE_MULTIPLIER * standard_error)``.
+    reproduces_router : bool
+        Whether DoWhy's refit reproduced the router's own estimate (``estimate ==
+        router_estimate`` on the training rows). False when other rows were given, or when the
+        router's seed is unknown (a loaded router fitted with ``random_state=None``): the
+        refutation then tests the router's estimator configuration, not the fitted router.
     simulations : mapping of str to ndarray
-        The refuted estimate of every simulation, per refuter.
+        The refuted estimate of every simulation, per refuter (those completed before a
+        skipped refuter stopped).
     dowhy_results : mapping of str to dict
         DoWhy's ``refutation_result`` per refuter (``p_value``, ``is_statistically_significant``).
     feature_names : mapping of str to str
@@ -113,6 +177,9 @@ class RefutationResult:
     n_samples: int
     n_gold: int
     n_outside_overlap: int
+    standard_error: float
+    tolerance: float
+    reproduces_router: bool
     simulations: Mapping[str, np.ndarray] = field(repr=False)
     dowhy_results: Mapping[str, dict] = field(repr=False)
     feature_names: Mapping[str, str] = field(repr=False)
@@ -120,8 +187,8 @@ class RefutationResult:
 
     @property
     def ok(self) -> bool:
-        """True when every refuter passed."""
-        return bool((self.table["verdict"] == "pass").all())
+        """True when no refuter failed (a skipped refuter does not count)."""
+        return not bool((self.table["verdict"] == "fail").any())
 
     def summary(self) -> pd.DataFrame:
         """Return a copy of the table indexed by refuter."""
@@ -141,15 +208,20 @@ class RefutationResult:
             f"mean bias: {self.estimate:.4g} over the rows used (router's own: "
             f"{self.router_estimate:.4g}), {self.estimate_preference:.4g} over their PB rows"
         )
+        lines.append(verdict_rule(self.tolerance, self.standard_error))
         header = "\n".join(lines)
-        columns = ["refuter", "original", "refuted", "refuted_sd", "p_value", "n_simulations"]
-        shown = self.table[columns + ["seconds", "verdict"]]
+        columns = ["refuter", "original", "refuted", "refuted_sd", "shift", "p_value"]
+        shown = self.table[columns + ["n_simulations", "seconds", "verdict"]]
         notes = "\n".join(f"- {row.refuter}: {row.note}" for row in self.table.itertuples())
-        failed = self.table.loc[self.table["verdict"] != "pass", "refuter"].tolist()
+        verdicts = self.table["verdict"]
+        failed = self.table.loc[verdicts == "fail", "refuter"].tolist()
+        skipped = self.table.loc[verdicts == "skipped", "refuter"].tolist()
         if failed:
             status = f"{len(failed)} of {len(self.table)} refuters failed: {', '.join(failed)}."
         else:
-            status = f"All {len(self.table)} refuters passed."
+            status = f"No refuter failed ({(verdicts == 'pass').sum()} passed)."
+        if skipped:
+            status += f" Skipped (could not run on these data): {', '.join(skipped)}."
         body = shown.to_string(index=False, float_format=lambda v: f"{v:.4g}")
         return f"{header}\n{body}\n{notes}\n{status}"
 
@@ -229,28 +301,52 @@ def refute_bias(
 
     Notes
     -----
-    **p-values.** For each refuter DoWhy fits a normal distribution to the refuted estimates
-    (fewer than 100 simulations; from 100 on it uses a two-sided percentile test) and reports the
-    one-tailed probability beyond the value tested. ``p <= 0.05`` is DoWhy's
-    ``is_statistically_significant``: the tested value lies outside the central 90 % of the
-    refuted estimates (a two-sided 10 % test). The p-value describes where one value falls in the
-    spread of the refuted estimates; it is not a test of their mean, and more simulations do not
-    make it stricter.
+    **The verdict rule** (the one place it is defined; :func:`verdict_rule` states it in a
+    sentence). Each refuter tests one value against its refits: 0 for ``"placebo"`` (with
+    permuted gold flags there is no bias to find), the original estimate for the others (the
+    perturbation should not move it). With ``shift`` the mean of the refits minus that value, a
+    refuter **fails** when both
 
-    **Verdicts** (``alpha = 0.05``, DoWhy's threshold):
+    1. the shift matters: ``|shift| > tolerance = max(RELATIVE_TOLERANCE * |estimate|,
+       SE_MULTIPLIER * standard_error)`` (10 % of the estimate, 1 standard error), and
+    2. DoWhy's test rejects the tested value: ``p <= ALPHA`` (0.05). When all refits are equal
+       (zero spread) DoWhy's p-value is undefined and the test rejects when they differ from
+       the tested value.
 
-    - ``"placebo"`` passes when zero is consistent with the placebo estimates (DoWhy tests 0, not
-      the original estimate, against their distribution): ``p > 0.05``. A failure means the
-      estimator finds a "bias" even when the gold flags are random. A pass does not say the
-      original bias is real: the note says whether the original estimate lies outside the
-      placebo spread (more than 2 of their standard deviations from their mean). A rule relative to
-      the original (``|placebo| < k |original|``) is not used because it fails whenever the true
-      bias is zero.
-    - ``"random_common_cause"``, ``"data_subset"``, ``"bootstrap"`` pass when the original estimate
-      is consistent with the refuted estimates: ``p > 0.05``. Expect about one failure in ten per
-      refuter by chance alone.
-    - When all refuted estimates are equal (zero spread) DoWhy's p-value is undefined; the refuter
-      passes only if they equal the tested value.
+    Otherwise it **passes**; it is **skipped** (verdict ``"skipped"``, the reason in ``note``)
+    when it cannot run on the data, e.g. resamples of very few gold rows that leave a
+    cross-fitting fold without any (EconML's "crossfit folds contain training splits that don't
+    contain all treatments"). Skipped refuters do not make :attr:`RefutationResult.ok` False.
+
+    Why both conditions. DoWhy's p-value places the tested value within the spread of the
+    refits, and that spread can be tiny: adding a random common cause barely changes a smooth
+    final model, so 10 refits with sd 0.0007 reject a 2 % move of the estimate (p = 0.004).
+    Such a move is far below the estimate's own sampling error and does not matter; the
+    tolerance says how large a move must be to matter. Conversely a large move within a wide
+    spread of refits is not significant. The placebo rule is the same with 0 as the tested
+    value: the placebo estimate must collapse to within the tolerance of zero. A rule relative
+    to the estimate alone (``|placebo| < k |estimate|``) would fail whenever the true bias is
+    zero; the standard-error term keeps the tolerance away from zero.
+
+    **Standard error.** The scale of the estimate is the two-sample standard error of the mean
+    bias, ``sqrt(var(y_gold) / n_gold + var(y_pref) / n_pref)`` of the labels on the preference
+    scale over the rows used: what the mean bias's error would be without covariate
+    adjustment. It needs no refit and does not depend on which refuters run. Adjusting for the
+    features usually makes the estimator's error somewhat smaller, so the tolerance leans
+    towards passing small moves. The standard error of the per-row bias values is not used: the
+    values are strongly correlated estimates (a constant final model gives them all one value
+    and a standard error of 0).
+
+    **Simulations.** The note of every verdict says how many refits it rests on. With fewer than
+    :data:`MIN_SIMULATIONS` refits the spread behind DoWhy's p-value is known to worse than
+    +-24 % (relative standard error about ``1 / sqrt(2 (n - 1))``), and the note marks the
+    verdict as indicative. Below 100 simulations DoWhy fits a normal distribution to the refits
+    and reports the one-tailed probability beyond the tested value (from 100 on, a two-sided
+    percentile test).
+
+    A placebo pass does not say the original bias is real: the note says whether the original
+    estimate lies outside the placebo spread (more than 2 of their standard deviations from
+    their mean).
 
     Examples
     --------
@@ -317,24 +413,51 @@ def refutations(
     draws = rng.randint(np.iinfo(np.int32).max, size=len(REFUTERS))
     seeds = dict(zip(REFUTERS, draws, strict=True))
 
-    estimator = _unfitted_cate_estimator(router, n_gold, int(gold.size) - n_gold)
+    estimator, seed_known = _unfitted_cate_estimator(router, n_gold, int(gold.size) - n_gold)
     fit = _dowhy_bridge.fit_dowhy(X_arr, y_pb, gold, estimator)
     original = fit.value
-    table_rows, simulations, dowhy_results = [], {}, {}
+    router_estimate = float(np.mean(bias[rows]))
+    reproduces = not mismatch and bool(np.isclose(original, router_estimate, rtol=1e-9, atol=1e-12))
+    if not mismatch and not reproduces:
+        why = (
+            "the router's seed is unknown (a loaded router fitted with random_state=None or a "
+            "RandomState)"
+            if not seed_known
+            else "the router's estimator could not be rebuilt exactly"
+        )
+        warnings.warn(
+            f"DoWhy's refit of the router's estimator gives a mean bias of {original:.4g}, not "
+            f"the router's own {router_estimate:.4g}: {why}. The refutation tests the "
+            "router's estimator configuration, not the fitted router.",
+            UserWarning,
+            stacklevel=3,
+        )
+    se = _standard_error(y_pb, gold)
+    tolerance = max(RELATIVE_TOLERANCE * abs(original), SE_MULTIPLIER * se)
+    table_rows: list[dict] = []
+    simulations: dict[str, np.ndarray] = {}
+    dowhy_results: dict[str, dict] = {}
     for name in refuters:
         start = time.perf_counter()
-        refutation, sims = _dowhy_bridge.refute(
-            fit,
-            name,
-            n_simulations=n_simulations,
-            random_state=np.random.RandomState(seeds[name]),
-            subset_fraction=subset_fraction,
-        )
-        seconds = time.perf_counter() - start
-        p_value = _p_value(refutation)
-        verdict, note = _verdict(name, original, sims, p_value, subset_fraction)
-        table_rows.append(
-            {
+        try:
+            refutation, sims = _dowhy_bridge.refute(
+                fit,
+                name,
+                n_simulations=n_simulations,
+                random_state=np.random.RandomState(seeds[name]),
+                subset_fraction=subset_fraction,
+            )
+        except _dowhy_bridge.RefuterCannotRun as exc:
+            sims = exc.completed
+            row = _skipped_row(name, original, n_simulations, exc, n_gold, subset_fraction)
+            dowhy_results[name] = {}
+        else:
+            p_value = _p_value(refutation)
+            tested = 0.0 if name == "placebo" else original
+            verdict, note = _verdict(
+                name, original, sims, p_value, subset_fraction, tolerance=tolerance
+            )
+            row = {
                 "refuter": name,
                 "dowhy_method": _dowhy_bridge.REFUTER_METHODS[name],
                 "original": original,
@@ -342,16 +465,18 @@ def refutations(
                 "refuted_sd": float(np.std(sims)),
                 "refuted_min": float(np.min(sims)),
                 "refuted_max": float(np.max(sims)),
+                "shift": float(np.mean(sims)) - tested,
+                "tolerance": tolerance,
                 "p_value": p_value,
                 "n_simulations": n_simulations,
-                "seconds": seconds,
                 "verdict": verdict,
                 "note": note,
             }
-        )
+            dowhy_results[name] = _plain_result(refutation)
+        row["seconds"] = time.perf_counter() - start
+        table_rows.append(row)
         sims.setflags(write=False)
         simulations[name] = sims
-        dowhy_results[name] = _plain_result(refutation)
 
     user_names = getattr(router, "feature_names_in_", None)
     if user_names is None:
@@ -361,15 +486,66 @@ def refutations(
         table=pd.DataFrame.from_records(table_rows, columns=_TABLE_COLUMNS),
         estimate=original,
         estimate_preference=float(np.mean(fit.cate[~gold])),
-        router_estimate=float(np.mean(bias[rows])),
+        router_estimate=router_estimate,
         learner=str(router.learner_),
         n_samples=int(X_arr.shape[0]),
         n_gold=n_gold,
         n_outside_overlap=int(rows.size - rows.sum()),
+        standard_error=se,
+        tolerance=tolerance,
+        reproduces_router=reproduces,
         simulations=MappingProxyType(simulations),
         dowhy_results=MappingProxyType(dowhy_results),
         feature_names=MappingProxyType(mapping),
     )
+
+
+def _standard_error(y_pb: np.ndarray, gold: np.ndarray) -> float:
+    """Two-sample standard error of the mean bias: ``sqrt(var_gold / n_gold + var_pref / n_pref)``.
+
+    Labels on the preference scale; sample variances (``ddof=1``; a source with one row adds 0).
+    """
+    total = 0.0
+    for rows in (gold, ~gold):
+        values = y_pb[rows]
+        if values.size > 1:
+            total += float(np.var(values, ddof=1)) / values.size
+    return float(np.sqrt(total))
+
+
+def _skipped_row(
+    name: str, original: float, n_simulations: int, exc, n_gold: int, fraction: float
+) -> dict:
+    """The table row of a refuter that could not run on the data."""
+    cause = exc.cause
+    done = exc.completed.size
+    note = (
+        f"Skipped: {_WHAT[name].format(fraction=fraction).lower()} could not run on "
+        f"these data ({type(cause).__name__}: {' '.join(str(cause).split())}), after "
+        f"{done} of {n_simulations} refits."
+    )
+    if "don't contain all treatments" in str(cause):
+        note += (
+            f" EconML needs gold and preference rows in every cross-fitting fold; with "
+            f"{n_gold} gold rows a resample can leave a fold without any. More gold rows "
+            "let this refuter run."
+        )
+    nan = float("nan")
+    return {
+        "refuter": name,
+        "dowhy_method": _dowhy_bridge.REFUTER_METHODS[name],
+        "original": original,
+        "refuted": nan,
+        "refuted_sd": nan,
+        "refuted_min": nan,
+        "refuted_max": nan,
+        "shift": nan,
+        "tolerance": nan,
+        "p_value": nan,
+        "n_simulations": n_simulations,
+        "verdict": "skipped",
+        "note": note,
+    }
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -466,15 +642,26 @@ def _unfitted_cate_estimator(router: MetaRouter, n_gold: int, n_preference: int)
 
     The recipe is the router's own (``MetaRouter._unfitted_cate``). The seed is read back from
     the fitted estimator (``random_state``), so this works whatever ``router.random_state`` was
-    (an int, a RandomState already advanced, or None). A user-supplied EconML estimator is
-    deep-copied from the unfitted ``router.learner``.
+    (an int, a RandomState already advanced, or None). A loaded router (``metarouter_econml.
+    load``) keeps only the final CATE model, whose stand-in has no seed: the seed is then the
+    one ``fit`` drew from an int ``router.random_state`` (:func:`random_seed`). A user-supplied
+    EconML estimator is deep-copied from the unfitted ``router.learner`` (its own seed is kept).
+
+    Returns the estimator and whether its seed is the router's (False: seed 0 was used).
     """
     learner = router.learner if not isinstance(router.learner, str) else router.learner_
-    seed = getattr(router.cate_estimator_, "random_state", None)
-    if not isinstance(seed, Integral):  # a user-supplied estimator: deep-copied, seed unused
-        seed = 0
-    estimator, _ = router._unfitted_cate(learner, n_gold, n_preference, int(seed))
-    return estimator
+    fitted_seed = getattr(router.cate_estimator_, "random_state", None)
+    given = router.random_state
+    if isinstance(fitted_seed, Integral):
+        seed, known = int(fitted_seed), True
+    elif isinstance(given, Integral) and not isinstance(given, bool):
+        seed, known = random_seed(int(given)), True
+    else:
+        seed, known = 0, False
+    if not isinstance(router.learner, str):
+        known = True  # deep-copied: the estimator carries its own seed
+    estimator, _ = router._unfitted_cate(learner, n_gold, n_preference, seed)
+    return estimator, known
 
 
 # -- verdicts ------------------------------------------------------------------------------------
@@ -493,40 +680,77 @@ def _plain_result(refutation) -> dict:
     return plain
 
 
-def _verdict(name: str, original: float, sims: np.ndarray, p_value: float, fraction: float):
-    """Return ``("pass" | "fail", note)`` for one refuter; see :func:`refute_bias` for the rules."""
-    mean, sd = float(np.mean(sims)), float(np.std(sims))
+def _verdict(
+    name: str,
+    original: float,
+    sims: np.ndarray,
+    p_value: float,
+    fraction: float,
+    *,
+    tolerance: float,
+):
+    """Return ``("pass" | "fail", note)`` for one refuter; the rule is in :func:`refute_bias`."""
+    mean, sd, n = float(np.mean(sims)), float(np.std(sims)), int(sims.size)
     tested = 0.0 if name == "placebo" else original
+    shift = mean - tested
+    material = abs(shift) > tolerance
     what = _WHAT[name].format(fraction=fraction)
-    moved = (
-        f"{what} moved the mean bias from {original:.4g} to {mean:.4g} "
-        f"(sd {sd:.3g} over {sims.size} refits)"
-    )
+    refits = f"{n} refit{'s' if n != 1 else ''}"
     if np.isnan(p_value):
-        passed = bool(np.allclose(sims, tested, rtol=1e-9, atol=1e-12))
-        evidence = "the refuted estimates do not vary, so DoWhy's p-value is undefined"
+        rejects = not bool(np.allclose(sims, tested, rtol=1e-9, atol=1e-12))
+        evidence = (
+            "the refits do not vary, so DoWhy's p-value is undefined; they "
+            + ("differ from" if rejects else "equal")
+            + f" {tested:.4g}"
+        )
     else:
-        passed = p_value > ALPHA
-        evidence = f"p = {p_value:.3g}"
-    if name == "placebo":
-        if not passed:
-            return "fail", (
-                f"{moved}; zero is outside the placebo estimates ({evidence}): the estimator "
-                "finds a bias even when the gold flags are random, so it picks up something other "
-                "than the source of the labels (overfitting, leakage or too few gold rows)."
-            )
-        note = f"{moved}; zero is consistent with the placebo estimates ({evidence})."
-        if sd > 0 and abs(original - mean) > 2 * sd:
-            note += " The original estimate lies outside the placebo spread, as a real bias should."
-        else:
-            note += (
-                " But the original estimate is itself within 2 sd of the placebo estimates: this "
-                "bias is not distinguishable from what shuffled gold flags produce."
-            )
-        return "pass", note
-    if passed:
-        return "pass", f"{moved}; the original estimate is consistent with them ({evidence})."
-    return "fail", (
-        f"{moved}; the original estimate is outside their spread ({evidence}): the bias estimate "
-        "is sensitive to this perturbation, so treat it with caution (more gold rows help)."
+        rejects = p_value <= ALPHA
+        evidence = f"DoWhy's p = {p_value:.3g}" + (" (rejects)" if rejects else "")
+    size = (
+        f"{'beyond' if material else 'within'} the tolerance {tolerance:.3g}"
+        if name != "placebo"
+        else f"{'beyond' if material else 'within'} the tolerance {tolerance:.3g} of zero"
     )
+    failed = material and rejects
+    if name == "placebo":
+        head_ = (
+            f"{refits}: {what} gave a mean bias of {mean:.4g} (sd {sd:.3g}) against the "
+            f"original {original:.4g}; {size}; {evidence}."
+        )
+        if failed:
+            note = (
+                f"{head_} The estimator finds a bias even when the gold flags are random, so "
+                "its estimate comes from something other than the source of the labels "
+                "(leakage, a final stage fitted in advance, overfitting, or too few gold rows)."
+            )
+        elif sd > 0 and abs(original - mean) > 2 * sd:
+            note = (
+                f"{head_} The original estimate lies outside the placebo spread, as a real bias "
+                "should."
+            )
+        else:
+            note = (
+                f"{head_} The original estimate is itself within 2 sd of the placebo estimates: "
+                "this bias is not distinguishable from what shuffled gold flags produce."
+            )
+    else:
+        head_ = (
+            f"{refits}: {what} moved the mean bias from {original:.4g} to {mean:.4g} (by "
+            f"{shift:+.3g}, sd {sd:.3g}); {size}; {evidence}."
+        )
+        if failed:
+            note = (
+                f"{head_} The bias estimate is sensitive to this perturbation: treat it with "
+                "caution (more gold rows help)."
+            )
+        elif rejects:
+            note = f"{head_} The move is significant but too small to matter."
+        else:
+            note = head_
+    if n < MIN_SIMULATIONS:
+        note += (
+            f" Only {n} refits: the spread behind the p-value is known to about "
+            f"+-{100 / np.sqrt(2 * max(n - 1, 1)):.0f} %, so this verdict is indicative; pass "
+            f"n_simulations >= {MIN_SIMULATIONS} for a firm one."
+        )
+    return ("fail" if failed else "pass"), note

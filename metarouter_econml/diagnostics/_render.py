@@ -14,12 +14,12 @@ import pandas as pd
 
 from .._format import format_number, markdown_table
 from ._figures import ReportFigure
+from ._refute import MIN_SIMULATIONS
 
 __all__ = [
     "ReportContent",
     "html_body",
     "html_page",
-    "refutation_frame",
     "render_markdown",
     "render_text",
     "smd_frame",
@@ -42,7 +42,7 @@ _CSS = (
     f".{_SCOPE} .fail{{color:#b00020;font-weight:600}}"
     f".{_SCOPE} .skipped,.{_SCOPE} .info,.{_SCOPE} .muted{{color:#666}}"
     f".{_SCOPE} .verdict{{font-size:1.2em}}"
-    f".{_SCOPE} pre{{background:#f7f7f7;padding:0.8em;overflow-x:auto;font-size:0.85em}}"
+    f".{_SCOPE} pre{{background:#f7f7f7;padding:0.8em;white-space:pre-wrap;font-size:0.85em}}"
     f".{_SCOPE} figure{{margin:1.2em 0}}.{_SCOPE} img{{max-width:100%;height:auto}}"
     f".{_SCOPE} figcaption{{color:#555;font-size:0.9em}}"
 )
@@ -53,6 +53,9 @@ _VERDICT_CLASSES = {"pass", "fail", "skipped", "info"}
 @dataclass(frozen=True, eq=False)
 class ReportContent:
     """What a rendering of the diagnostic report shows, in words and formatted tables.
+
+    Every number is shown in one place: the summary's notes explain the checks' numbers, the
+    advice names the region to act on, the detail sections add only what the summary lacks.
 
     Attributes
     ----------
@@ -65,16 +68,16 @@ class ReportContent:
     config : DataFrame
         The router's configuration: columns ``setting`` and ``value`` (text).
     summary : DataFrame
-        One row per check: ``check``, ``section``, ``value``, ``threshold``, ``verdict``,
-        ``note`` (numbers already formatted).
-    key_numbers, warnings, advice, what_was_run : sequence of str
-        Lines of text.
+        One row per check: ``check``, ``section``, ``value``, ``threshold``, ``verdict`` (with
+        the number of refits of a refuter), ``note`` (numbers already formatted).
+    advice, notes, bias, what_was_run : sequence of str
+        Lines of text: what to do, notes no summary row carries, the bias estimate, settings.
     overrule : str
-        OverRule's outcome (preformatted text).
+        OverRule's inputs and rules (preformatted text).
     smd : DataFrame
         The standardised mean differences shown (formatted).
-    refutations : DataFrame or None
-        The refutation table shown (formatted); None when refutation did not run.
+    refutation_rule : str or None
+        The refuters' verdict rule with this report's tolerance; None when none ran.
     figures : tuple of ReportFigure
     """
 
@@ -83,12 +86,12 @@ class ReportContent:
     created: str | None
     config: pd.DataFrame
     summary: pd.DataFrame
-    key_numbers: tuple[str, ...]
-    warnings: tuple[str, ...]
     advice: tuple[str, ...]
+    notes: tuple[str, ...]
+    bias: tuple[str, ...]
     overrule: str
     smd: pd.DataFrame
-    refutations: pd.DataFrame | None
+    refutation_rule: str | None
     figures: tuple[ReportFigure, ...]
     what_was_run: tuple[str, ...]
 
@@ -97,11 +100,27 @@ class ReportContent:
 # Tables for display
 # ----------------------------------------------------------------------------------------------
 def summary_frame(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary with formatted numbers and the check first (text tables left-align it)."""
+    """The summary with formatted numbers, the check first and refits next to the verdicts.
+
+    A refuter's verdict reads e.g. ``"pass (10 refits)"``; ``"indicative"`` is added below
+    :data:`~metarouter_econml.diagnostics._refute.MIN_SIMULATIONS` refits.
+    """
     frame = summary.copy()
     frame["value"] = frame["value"].map(format_number)
     frame["threshold"] = frame["threshold"].map(format_number)
+    frame["verdict"] = [
+        _verdict_text(verdict, refits)
+        for verdict, refits in zip(frame["verdict"], frame["n_simulations"], strict=True)
+    ]
     return frame[["check", "section", "value", "threshold", "verdict", "note"]]
+
+
+def _verdict_text(verdict: str, refits) -> str:
+    if verdict == "skipped" or pd.isna(refits):
+        return verdict
+    refits = int(refits)
+    indicative = ", indicative" if refits < MIN_SIMULATIONS else ""
+    return f"{verdict} ({refits} refit{'s' if refits != 1 else ''}{indicative})"
 
 
 def smd_frame(smd: pd.DataFrame) -> pd.DataFrame:
@@ -111,16 +130,6 @@ def smd_frame(smd: pd.DataFrame) -> pd.DataFrame:
     for column in ("mean_gold", "mean_preference", "smd", "smd_weighted"):
         frame[column] = smd[column].map(lambda v: f"{v:+.3f}")
     return frame
-
-
-def refutation_frame(table: pd.DataFrame) -> pd.DataFrame:
-    """The refutation table's main columns, numbers formatted."""
-    shown = table[
-        ["refuter", "original", "refuted", "refuted_sd", "p_value", "n_simulations", "verdict"]
-    ].copy()
-    for column in ("original", "refuted", "refuted_sd", "p_value"):
-        shown[column] = shown[column].map(format_number)
-    return shown
 
 
 # ----------------------------------------------------------------------------------------------
@@ -134,7 +143,7 @@ def render_text(content: ReportContent, title: str) -> str:
         ", ".join(f"{row.setting}={row.value}" for row in content.config.itertuples()),
         markdown_table(summary.drop(columns="note")),
     ]
-    failing = summary[summary["verdict"].isin(["fail", "skipped"])]
+    failing = summary[~summary["verdict"].str.startswith(("pass", "info"))]
     if len(failing):
         parts.append("\n".join(f"- {r.check}: {r.note}" for r in failing.itertuples()))
     if content.advice:
@@ -147,30 +156,29 @@ def render_markdown(content: ReportContent, title: str) -> str:
     parts = [f"# {title}", f"**{content.verdict}**"]
     if content.created is not None:
         parts.append(f"Created {content.created}.")
-    parts += ["## Router", markdown_table(content.config)]
     parts += [
         "## Summary",
         markdown_table(content.summary.drop(columns="note")),
         "\n".join(
             f"- **{row.check}** ({row.verdict}): {row.note}" for row in content.summary.itertuples()
         ),
-        "## Key numbers",
-        _bullets(content.key_numbers),
     ]
-    if content.warnings:
-        parts += ["## Warnings", _bullets(content.warnings)]
     if content.advice:
         parts += ["## What to do", "\n\n".join(content.advice)]
+    if content.notes:
+        parts += ["## Notes", _bullets(content.notes)]
     parts += ["## Overlap region (OverRule)", "```text\n" + content.overrule + "\n```"]
     parts += [
         "## Standardised mean differences (gold minus preference)",
         markdown_table(content.smd),
     ]
-    if content.refutations is not None:
-        parts += ["## Refutations", markdown_table(content.refutations)]
+    parts += ["## Bias estimate", _bullets(content.bias)]
+    if content.refutation_rule is not None:
+        parts += ["## Refutation verdicts", content.refutation_rule]
     if content.figures:
         names = ", ".join(f.title for f in content.figures)
         parts += ["## Figures", f"In the HTML report (`to_html`): {names}."]
+    parts += ["## Router", markdown_table(content.config)]
     parts += ["## What was run", _bullets(content.what_was_run)]
     return "\n\n".join(parts) + "\n"
 
@@ -207,13 +215,11 @@ def _html_div(content: ReportContent, title: str) -> str:
     ]
     if content.created is not None:
         body.append(f'<p class="muted">Created {esc(content.created)}.</p>')
-    body += ["<h2>Router</h2>", _html_table(content.config)]
     body += ["<h2>Summary</h2>", _html_table(content.summary)]
-    body += ["<h2>Key numbers</h2>", _html_list(content.key_numbers)]
-    if content.warnings:
-        body += ["<h2>Warnings</h2>", _html_list(content.warnings)]
     if content.advice:
         body += ["<h2>What to do</h2>", *(f"<p>{esc(a)}</p>" for a in content.advice)]
+    if content.notes:
+        body += ["<h2>Notes</h2>", _html_list(content.notes)]
     body += [
         "<h2>Overlap</h2>",
         "<h3>Overlap region (OverRule)</h3>",
@@ -221,11 +227,13 @@ def _html_div(content: ReportContent, title: str) -> str:
         "<h3>Standardised mean differences (gold minus preference)</h3>",
         _html_table(content.smd),
     ]
-    if content.refutations is not None:
-        body += ["<h2>Refutations</h2>", _html_table(content.refutations)]
+    body += ["<h2>Bias estimate</h2>", _html_list(content.bias)]
+    if content.refutation_rule is not None:
+        body += ["<h2>Refutation verdicts</h2>", f"<p>{esc(content.refutation_rule)}</p>"]
     if content.figures:
         body.append("<h2>Figures</h2>")
         body += [_html_figure(figure) for figure in content.figures]
+    body += ["<h2>Router</h2>", _html_table(content.config)]
     body += ["<h2>What was run</h2>", _html_list(content.what_was_run)]
     return f'<div class="{_SCOPE}">\n' + "\n".join(body) + "\n</div>"
 
@@ -248,8 +256,9 @@ def _html_table(frame: pd.DataFrame) -> str:
         cells = []
         for column, value in zip(frame.columns, values, strict=True):
             text = str(value)
-            if column == "verdict" and text in _VERDICT_CLASSES:
-                cells.append(f'<td class="{text}">{esc(text)}</td>')
+            kind = text.split(" ", 1)[0]
+            if column == "verdict" and kind in _VERDICT_CLASSES:
+                cells.append(f'<td class="{kind}">{esc(text)}</td>')
             elif _looks_numeric(text):
                 cells.append(f'<td class="num">{esc(text)}</td>')
             else:

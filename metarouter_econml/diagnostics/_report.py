@@ -17,12 +17,11 @@ import pandas as pd
 from .._format import format_number
 from ._figures import ReportFigure
 from ._overlap_result import OverlapResult
-from ._refute import ALPHA, RefutationResult
+from ._refute import MIN_SIMULATIONS, RefutationResult, verdict_rule
 from ._render import (
     ReportContent,
     html_body,
     html_page,
-    refutation_frame,
     render_markdown,
     render_text,
     smd_frame,
@@ -31,7 +30,7 @@ from ._render import (
 
 __all__ = ["DiagnosticReport", "ReportFigure"]
 
-_SUMMARY_COLUMNS = ["section", "check", "value", "threshold", "verdict", "note"]
+_SUMMARY_COLUMNS = ["section", "check", "value", "threshold", "verdict", "n_simulations", "note"]
 _TITLE = "Meta-Router diagnostic report"
 
 
@@ -67,8 +66,9 @@ class DiagnosticReport:
     created : str
         When the report was made (UTC, ISO 8601).
     warnings : tuple of str
-        Plain-language notes on what failed or deserves a look (the advice is
-        :meth:`what_to_do`).
+        Plain-language notes that no row of :meth:`summary` carries (e.g. rows left out of the
+        refutation, a refit that does not reproduce the router's estimate); what failed is in
+        the summary's notes, the advice in :meth:`what_to_do`.
     """
 
     overlap: OverlapResult
@@ -89,7 +89,8 @@ class DiagnosticReport:
         """Whether no positivity check and no refuter failed.
 
         False when extreme propensities, the effective sample size or a refuter fails. Skipped
-        checks and descriptive (``"info"``) rows do not count.
+        checks (a refuter that could not run on the data, OverRule not finished) and
+        descriptive (``"info"``) rows do not count.
         """
         refuted_ok = self.refutations is None or self.refutations.ok
         return bool(self.overlap.ok and refuted_ok)
@@ -97,24 +98,31 @@ class DiagnosticReport:
     def summary(self) -> pd.DataFrame:
         """Return one row per check of both results, with its verdict and a note in words.
 
-        The columns are ``section``, ``check``, ``value``, ``threshold``, ``verdict``, ``note``.
+        The columns are ``section``, ``check``, ``value``, ``threshold``, ``verdict``,
+        ``n_simulations``, ``note``.
 
-        ``section`` is ``"overlap"`` (the rows of ``overlap.summary()``) or ``"refutation"`` (one
-        row per refuter: ``value`` is DoWhy's p-value, ``threshold`` the significance level;
-        one ``"skipped"`` row per requested refuter, or a single one, when they did not run).
-        ``verdict`` is ``"pass"``, ``"fail"``, ``"info"`` (descriptive) or ``"skipped"``.
+        ``section`` is ``"overlap"`` (the rows of ``overlap.summary()``) or ``"refutation"``
+        (one row per refuter: ``value`` is ``|shift|``, how far the mean of its refits lies
+        from the value it tests, ``threshold`` the tolerance of the verdict rule, see
+        :func:`refute_bias`, and the note adds DoWhy's p-value; one ``"skipped"`` row per
+        requested refuter, or a single one, when they did not run). ``verdict`` is ``"pass"``,
+        ``"fail"``, ``"info"`` (descriptive) or ``"skipped"``. ``n_simulations`` is the number
+        of refits a refuter's verdict rests on (NaN for the overlap rows).
         """
         overlap = self.overlap.summary()
         overlap.insert(0, "section", "overlap")
+        overlap["n_simulations"] = np.nan
         if self.refutations is not None:
             table = self.refutations.table
+            skipped = table["verdict"] == "skipped"
             refuted = pd.DataFrame(
                 {
                     "section": "refutation",
                     "check": table["refuter"] + " refuter",
-                    "value": table["p_value"].astype(float),
-                    "threshold": float(self.refutations.alpha),
+                    "value": table["shift"].abs().astype(float),
+                    "threshold": table["tolerance"].astype(float),
                     "verdict": table["verdict"],
+                    "n_simulations": table["n_simulations"].where(~skipped).astype(float),
                     "note": table["note"],
                 }
             )
@@ -127,6 +135,7 @@ class DiagnosticReport:
                     "value": np.nan,
                     "threshold": np.nan,
                     "verdict": "skipped",
+                    "n_simulations": np.nan,
                     "note": self.refutation_skipped,
                 }
             )
@@ -144,44 +153,50 @@ class DiagnosticReport:
     def _verdict_line(self) -> str:
         failed = self.failed_checks
         if failed:
-            return f"FAIL: {len(failed)} check(s) failed ({', '.join(failed)})."
-        skipped = " (refutations skipped)" if self.refutations is None else ""
-        return f"PASS: every check passed{skipped}."
+            line = f"FAIL: {len(failed)} check(s) failed ({', '.join(failed)})."
+        else:
+            line = "PASS: no check failed."
+        r = self.refutations
+        if r is None:
+            line += " Refutations skipped."
+        else:
+            skipped = r.table.loc[r.table["verdict"] == "skipped", "refuter"].tolist()
+            if skipped:
+                line += (
+                    f" Skipped (could not run on these data): {', '.join(skipped)} refuter"
+                    f"{'s' if len(skipped) > 1 else ''}."
+                )
+            n = int(self.settings["n_simulations"])
+            if n < MIN_SIMULATIONS:
+                line += f" Refuter verdicts rest on {n} refits each and are indicative."
+        return line
 
-    def _key_numbers(self) -> list[str]:
-        o = self.overlap
-        low, high = o.bounds
+    def _bias_lines(self) -> list[str]:
         lines = [
-            f"Rows: {o.n_samples} ({o.n_gold} gold-standard, {o.n_preference} preference); gold "
-            f"base rate {o.base_rate:.4g}.",
-            f"Extreme propensities: {o.n_extreme} rows ({o.extreme_share:.1%}; {o.n_extreme_gold} "
-            f"gold, {o.n_extreme_preference} preference) outside [{low:.4g}, {high:.4g}] "
-            f"(tolerated: {o.max_extreme_share:.1%}).",
-            f"Effective gold sample size for the preference population: {o.ess:.1f} of {o.n_gold} "
-            f"(ratio {o.ess_ratio:.3f}, minimum {o.min_ess_ratio:g}).",
             f"Estimated bias (preference scale): mean {np.mean(self.bias):.4g} over all rows, "
             f"{np.mean(self.bias[self.gold]):.4g} over gold rows, "
-            f"{np.mean(self.bias[~self.gold]):.4g} over preference rows.",
+            f"{np.mean(self.bias[~self.gold]):.4g} over preference rows."
         ]
         r = self.refutations
         if r is not None:
-            lines.append(
-                f"DoWhy's refit: mean bias {r.estimate:.4g} (router's own {r.router_estimate:.4g}) "
-                f"over {r.n_samples} rows, {r.estimate_preference:.4g} over their preference rows."
-            )
-            if "placebo" in r.simulations:
-                sims = r.simulations["placebo"]
+            if r.reproduces_router:
                 lines.append(
-                    f"Placebo (permuted gold flags): mean {np.mean(sims):.4g}, "
-                    f"sd {np.std(sims):.3g} over {sims.size} refits, against the original "
-                    f"{r.estimate:.4g}."
+                    f"DoWhy's refit of the router's estimator reproduces its mean bias over the "
+                    f"{r.n_samples} rows used (the refuters' original estimate)."
+                )
+            else:
+                lines.append(
+                    f"DoWhy's refit of the router's estimator gives a mean bias of "
+                    f"{r.estimate:.4g} over the {r.n_samples} rows used, not the router's own "
+                    f"{r.router_estimate:.4g}: the refuters test the estimator's configuration, "
+                    "not the fitted router."
                 )
         return lines
 
-    def _overrule_text(self) -> str:
+    def _overrule_text(self, *, timing: bool) -> str:
         if self.overlap.overrule is None:
             return "OverRule was not run (overrule=False)."
-        return str(self.overlap.overrule)
+        return self.overlap.overrule.to_text(timing=timing)
 
     def _what_was_run(self, *, timestamp: bool) -> list[str]:
         s, o = self.settings, self.overlap
@@ -193,7 +208,7 @@ class DiagnosticReport:
             lines.append(
                 f"Refuters: {', '.join(s['refuters'])}, {s['n_simulations']} simulations each "
                 f"(every simulation refits the whole estimator; data subsets keep "
-                f"{s['subset_fraction']:.0%} of the rows); significance level {ALPHA}."
+                f"{s['subset_fraction']:.0%} of the rows)."
             )
         else:
             lines.append(f"Refuters: none run. {self.refutation_skipped}")
@@ -202,12 +217,10 @@ class DiagnosticReport:
             lines.append("OverRule: not run.")
         else:
             config = ", ".join(f"{k}={v}" for k, v in rule.config.items())
-            timing = f", {rule.seconds:.1f} s" if timestamp else ""
             lines.append(
-                f"OverRule: {rule.components} principal components "
-                f"({'standardised' if rule.standardized else 'centred'} features), "
-                f"eps={rule.eps:.4g}, {config}; time bound {rule.timeout:g} s{timing}; "
-                f"status {rule.status!r}."
+                f"OverRule: overrule_components={rule.components_requested}, "
+                f"overrule_standardize={rule.standardized}, {config}; time bound "
+                f"{rule.timeout:g} s; status {rule.status!r}."
             )
         lines.append(f"random_state: {s['random_state']!r}.")
         if timestamp:
@@ -216,38 +229,65 @@ class DiagnosticReport:
         return lines
 
     def what_to_do(self) -> list[str]:
-        """Plain-language advice for each failed (or skipped) check; empty when all is well."""
+        """Plain-language advice for each failed (or skipped) check; empty when all is well.
+
+        A positivity failure names the feature and the range of it where gold rows are
+        missing; refuter advice depends on which refuters failed or could not run.
+        """
         o, r = self.overlap, self.refutations
         advice = []
         if not o.ok:
-            where = (
-                "OverRule's rules below describe where both sources occur"
-                if o.overrule is not None and o.overrule.status == "rules"
-                else "the rows with the lowest propensities in `report.overlap.propensity` "
-                "are the uncovered ones"
-            )
+            region = o.uncovered
+            if region is not None and not o.positivity_ok:
+                where = f"{region.describe()} Collect gold labels for queries there"
+            else:
+                where = (
+                    "Collect gold labels for queries like the preference rows with the lowest "
+                    "propensities (`report.overlap.propensity` ranks them)"
+                )
             advice.append(
                 "Positivity: gold-standard and preference rows do not cover the same queries, so "
-                "the bias estimate extrapolates where no gold label was collected. Collect gold "
-                f"labels for queries in the uncovered region ({where}), or fit "
-                'MetaRouter(overlap="trim") to debias only inside the overlap region.'
+                f"the bias estimate extrapolates where no gold label was collected. {where}, or "
+                'fit MetaRouter(overlap="trim") to debias only inside the overlap region.'
             )
+            rule = o.overrule
+            if rule is not None and rule.status == "rules" and not rule.describes_gap:
+                advice.append(
+                    "OverRule's rules cannot separate the extreme rows on their inputs "
+                    f"({rule.describe_inputs()}); the propensity check, which sees every "
+                    "feature, is the one to trust."
+                )
         if r is not None:
-            failed = r.table.loc[r.table["verdict"] == "fail", "refuter"].tolist()
+            table = r.table
+            failed = table.loc[table["verdict"] == "fail", "refuter"].tolist()
             if "placebo" in failed:
                 advice.append(
                     "Placebo: the estimator finds a bias even when the gold flags are shuffled, "
-                    "so it fits noise or leakage. Use a simpler final model (model_final), more "
-                    'gold rows, or learner="auto", which keeps a CATE learner only when it beats '
-                    "mean-shift and pooling on held-out gold rows."
+                    "so its estimate does not come from the gold flags (leakage, a final stage "
+                    "fitted in advance, or overfitting). Check that no feature or model was "
+                    "built with the gold flags, use a simpler final model (model_final), more "
+                    'gold rows, or learner="auto", which keeps a CATE learner only when it '
+                    "beats mean-shift and pooling on held-out gold rows."
                 )
             others = [name for name in failed if name != "placebo"]
             if others:
                 advice.append(
-                    f"{', '.join(others)}: the bias estimate moves when the data are perturbed. "
-                    "Each refuter fails about one time in ten by chance at this level: rerun with "
-                    "more simulations (n_simulations) and another random_state; if it still "
-                    "fails, collect more gold rows or regularise the final model."
+                    f"{', '.join(others)}: perturbing the data moves the bias estimate by more "
+                    "than its standard error and its tolerance. Collect more gold rows or "
+                    "regularise the final model; rerun with more simulations to confirm."
+                )
+            skipped = table.loc[table["verdict"] == "skipped", "refuter"].tolist()
+            if skipped:
+                advice.append(
+                    f"{', '.join(skipped)} could not run on these data (see the notes); with "
+                    f"{r.n_gold} gold rows, collect more gold labels to run "
+                    f"{'them' if len(skipped) > 1 else 'it'}."
+                )
+            n = int(self.settings["n_simulations"])
+            if n < MIN_SIMULATIONS and len(table):
+                advice.append(
+                    f"The refuter verdicts rest on {n} refits each: rerun with "
+                    f"n_simulations >= {MIN_SIMULATIONS} before acting on them."
                 )
         no_cate = self.router_config.get("cate_estimator") is None
         if self.refutations is None and no_cate and self.settings["refuters"]:
@@ -265,6 +305,7 @@ class DiagnosticReport:
     # -- rendering -------------------------------------------------------------------------------
     def _content(self, *, timestamp: bool) -> ReportContent:
         """Everything the renderings show, in words and formatted tables."""
+        r = self.refutations
         return ReportContent(
             ok=self.ok,
             verdict=self._verdict_line(),
@@ -276,20 +317,18 @@ class DiagnosticReport:
                 }
             ),
             summary=summary_frame(self.summary()),
-            key_numbers=tuple(self._key_numbers()),
-            warnings=self.warnings,
             advice=tuple(self.what_to_do()),
-            overrule=self._overrule_text(),
+            notes=self.warnings,
+            bias=tuple(self._bias_lines()),
+            overrule=self._overrule_text(timing=timestamp),
             smd=smd_frame(self.overlap.smd_top),
-            refutations=(
-                None if self.refutations is None else refutation_frame(self.refutations.table)
-            ),
+            refutation_rule=None if r is None else verdict_rule(r.tolerance, r.standard_error),
             figures=self.figures,
             what_was_run=tuple(self._what_was_run(timestamp=timestamp)),
         )
 
     def to_markdown(self, *, timestamp: bool = True, title: str = _TITLE) -> str:
-        """Return the report as markdown: verdict, summary, key numbers, rules, settings, advice.
+        """Return the report as markdown: verdict, summary, advice, details, settings.
 
         Parameters
         ----------
