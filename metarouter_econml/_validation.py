@@ -80,7 +80,7 @@ def check_features(estimator, X, *, reset: bool, allow_empty: bool = False) -> n
         )
     if isinstance(X, pd.DataFrame):
         X = _with_string_labels(_dense_columns(X))
-        columns = list(X.columns)
+        columns = X.columns.tolist()
         distinct_dtypes = set(X.dtypes)  # usually one: checked once, not once per column
         if not all(_is_numeric_dtype(dtype) for dtype in distinct_dtypes):
             bad = [str(c) for c, dtype in X.dtypes.items() if not _is_numeric_dtype(dtype)]
@@ -197,21 +197,23 @@ def _with_string_labels(X: pd.DataFrame) -> pd.DataFrame:
     ``"('a', 1)"``). A new frame sharing the data is returned; ``X`` is not modified.
     """
     labels = X.columns
-    if isinstance(labels, pd.MultiIndex) or not all(isinstance(c, str) for c in labels):
+    if isinstance(labels, pd.MultiIndex) or labels.inferred_type != "string":
         return X.set_axis([str(c) for c in labels], axis=1)
     return X
 
 
 def _dense_columns(X: pd.DataFrame) -> pd.DataFrame:
     """``X`` with pandas sparse columns made dense (their values kept, no scipy needed)."""
-    sparse = {c: d.subtype for c, d in X.dtypes.items() if isinstance(d, pd.SparseDtype)}
-    if not sparse:
+    dtypes = X.dtypes
+    if not any(isinstance(dtype, pd.SparseDtype) for dtype in set(dtypes)):
         return X
-    return X.astype(sparse)
+    return X.astype({c: d.subtype for c, d in dtypes.items() if isinstance(d, pd.SparseDtype)})
 
 
 def _check_finite(X_arr: np.ndarray, columns: list | None) -> np.ndarray:
     """Return ``X_arr`` if it is finite; otherwise name the columns holding NaN or inf."""
+    if np.isfinite(X_arr).all():
+        return X_arr
     nonfinite = ~np.isfinite(X_arr)
     if nonfinite.any():
         bad_idx = np.flatnonzero(nonfinite.any(axis=0)).tolist()
@@ -438,7 +440,9 @@ class Real:
     what: str = ""
 
     def check(self, value: Any, name: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, NumbersReal):
+        if type(value) is not float and (  # plain floats skip the (slow) ABC check
+            isinstance(value, bool) or not isinstance(value, NumbersReal)
+        ):
             raise _type_error(name, "a real number" + self._what(), value)
         number = float(value)
         if not np.isfinite(number) or not self._inside(number):

@@ -12,8 +12,8 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import NotFittedError
 from sklearn.utils import RegressorTags
-from sklearn.utils.validation import check_is_fitted
 
 from .._estimation import GOLD_SCALES, default_router_model, gold_scale_factor
 from .._persist import save_router
@@ -139,6 +139,14 @@ class BaseRouter(BaseEstimator):
         """Rows and labels (PB scale) the router model is trained on."""
         raise NotImplementedError
 
+    def _check_fitted(self) -> None:
+        """scikit-learn's ``check_is_fitted(self, "router_model_")``, cheap enough per query."""
+        if "router_model_" not in self.__dict__:
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator."
+            )
+
     def _n_threads(self) -> int:
         """Validated ``n_jobs`` for the default LightGBM models: None means 1."""
         n_jobs = check_n_jobs(self.n_jobs)
@@ -164,7 +172,7 @@ class BaseRouter(BaseEstimator):
         ndarray of shape (n_queries,)
             Empty for an empty batch (0 rows with the columns seen at fit).
         """
-        check_is_fitted(self, "router_model_")
+        self._check_fitted()
         X_arr = check_features(self, X, reset=False, allow_empty=True)
         if X_arr.shape[0] == 0:  # an empty serving batch
             return np.empty(0)

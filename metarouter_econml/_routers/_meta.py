@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
 
 from .._estimation import (
     LEARNERS,
@@ -496,7 +495,7 @@ class MetaRouter(BaseRouter):
         ndarray of shape (n_queries,)
             Empty for an empty batch.
         """
-        check_is_fitted(self, "router_model_")
+        self._check_fitted()
         X_arr = check_features(self, X, reset=False, allow_empty=True)
         if self.cate_estimator_ is None:
             return np.full(X_arr.shape[0], self.shift_)
@@ -532,7 +531,7 @@ class MetaRouter(BaseRouter):
             If the router was not fitted with ``overlap="trim"`` and a CATE learner (e.g.
             ``learner="auto"`` fell back to a baseline), so no overlap region was estimated.
         """
-        check_is_fitted(self, "router_model_")
+        self._check_fitted()
         if self.overlap_models_ is None:
             raise ValueError(
                 "`in_overlap` needs a router fitted with overlap='trim' and a CATE learner; this "
