@@ -6,7 +6,10 @@ a SHA-256 digest) and a payload in skops' safe format (:mod:`._save_load`).
 
 What is saved, and what is not
     * The router model (``router_model_``) whole. A LightGBM model travels as LightGBM's own
-      text model, which is data, not code.
+      text model, which is data, not code. Router, CATE and overlap models must be of the
+      types whose fitted state :mod:`._models` checks (LightGBM, scikit-learn trees and
+      forests, linear models, pipelines of ``StandardScaler`` and one of these); ``save``
+      refuses others.
     * For a :class:`~metarouter_econml.MetaRouter` with a CATE learner, the final CATE model of
       its EconML estimator only; a loaded router holds a read-only stand-in with ``effect`` and
       ``const_marginal_effect`` that gives the same bits (:mod:`._standin`). Learners
@@ -21,9 +24,25 @@ What is saved, and what is not
 Safety
     Loading never unpickles: skops builds only skops' default-trusted types (builtins, numpy,
     scikit-learn estimators) and :data:`TRUSTED_TYPES`. A modified or corrupted file fails the
-    digest (a guard against accidents and casual edits, not a signature). Tree models store raw
-    indices that their prediction code follows unchecked, so every one is audited before use
-    (:mod:`._audit`, :mod:`._lightgbm_text`). Load files from sources you trust all the same.
+    digest (a guard against accidents and casual edits, not a signature). Load files from
+    sources you trust all the same. Before a router is returned:
+
+    * the path must be a regular file, checked before it is opened (:func:`._archive.check_path`);
+    * the file and the payload, both zip archives, are read within size limits, member by member
+      and in chunks, so a zip bomb is refused before it is inflated (:mod:`._archive`,
+      :mod:`._payload`); JSON that nests too deeply is refused;
+    * tree models store raw indices that their prediction code follows unchecked, so every one
+      is audited (:mod:`._audit`, :mod:`._lightgbm_text`); the router, CATE and overlap models
+      must be of checked types with consistent fitted state, and give finite predictions
+      (probabilities in [0, 1]) on a row of zeros (:mod:`._models`);
+    * every call into skops runs under
+      :func:`metarouter_econml._compat.skops_module_lookup_without_imports`, so that skops'
+      lookup of the module of a scipy function reads module namespaces and imports nothing (a
+      user's ``beta.py`` is not run). The lookup that skops runs while ``skops.io`` is first
+      imported, on entering that block, is not covered by it.
+
+    ``save`` checks the payload and the models in the same way, so it never writes a file that
+    ``load`` would refuse for them.
 
 This package never imports the routers: :func:`load_router` is handed the router classes.
 """

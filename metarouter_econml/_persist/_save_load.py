@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import io
-import json
 import warnings
-import zipfile
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
@@ -14,8 +11,12 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
+from .._compat import skops_module_lookup_without_imports
+from . import _archive
 from ._archive import check_path, read_archive, warn_on_version_change, write_archive
 from ._audit import check_lightgbm_text, check_trees, lightgbm_texts_in_schema
+from ._models import check_models
+from ._payload import check_payload_archive, parse_schema
 from ._standin import SAVEABLE_LEARNERS, decode_cate, encode_cate
 
 __all__ = ["TRUSTED_TYPES", "load_router", "save_router"]
@@ -43,7 +44,9 @@ def save_router(router: Any, path: Any) -> None:
 
     The payload holds the router's parameters (those that skops can save with trusted types;
     the others are listed in the header by their repr), its public fitted attributes, and for a
-    MetaRouter the final CATE model only (:func:`._standin.encode_cate`).
+    MetaRouter the final CATE model only (:func:`._standin.encode_cate`). Everything that
+    :func:`load_router` checks is checked here first, so a file that would not load is never
+    written. skops runs under :func:`.._compat.skops_module_lookup_without_imports`.
 
     Parameters
     ----------
@@ -55,11 +58,40 @@ def save_router(router: Any, path: Any) -> None:
     NotFittedError
         If the router is not fitted.
     ValueError
-        If it holds a type that :func:`load_router` would not trust, or a CATE estimator whose
-        final model cannot be saved, or a malformed tree.
+        If it holds a type that :func:`load_router` would not trust, a CATE estimator whose
+        final model cannot be saved, a router, CATE or overlap model of a type that a router
+        file cannot hold (:mod:`._models`), a malformed tree, or more than the limits of
+        :mod:`._archive` and :mod:`._payload`.
     """
     check_is_fitted(router, "router_model_")
     path = check_path(path, for_writing=True)
+    cannot = f"Cannot save this {type(router).__name__}"
+    with skops_module_lookup_without_imports():
+        payload, payload_bytes, dropped = _payload(router)
+    check_trees(payload, source="this router")
+    cate = payload["cate"]
+    check_models(
+        router_model=router.router_model_,
+        overlap_models=getattr(router, "overlap_models_", None),
+        cate=None if cate is None else (cate["kind"], cate["models"][0]),
+        n_features=router.n_features_in_,
+        source=cannot,
+    )
+    if len(payload_bytes) > _archive.MAX_PAYLOAD_BYTES:
+        raise ValueError(
+            f"{cannot}: its payload would hold {len(payload_bytes)} bytes, more than the "
+            f"{_archive.MAX_PAYLOAD_BYTES} bytes that `load` reads (a router file grows with the "
+            "trees of its models and by 8 bytes per training row, `propensity_`)."
+        )
+    try:
+        parse_schema(check_payload_archive(payload_bytes, "this router"), "this router")
+    except ValueError as exc:
+        raise ValueError(f"{cannot}: `load` would refuse its payload ({exc})") from None
+    write_archive(path, type(router).__name__, payload_bytes, dropped)
+
+
+def _payload(router: Any) -> tuple[dict, bytes, dict]:
+    """The payload of ``router``, its skops bytes and the dropped parameters; all types trusted."""
     import skops.io as sio
 
     params, dropped = _saveable_params(router, sio)
@@ -95,16 +127,19 @@ def save_router(router: Any, path: Any) -> None:
             "scikit-learn estimators or LightGBM models and, for MetaRouter, with "
             f"{SAVEABLE_LEARNERS}."
         )
-    check_trees(payload, source="this router")
-    write_archive(path, type(router).__name__, payload_bytes, dropped)
+    return payload, payload_bytes, dropped
 
 
 def load_router(path: Any, classes: dict[str, type]) -> Any:
     """Load a router file (see :func:`metarouter_econml.load`) whose class is one of ``classes``.
 
-    Loading never unpickles: the file's digest is checked, then every type in its payload must
-    be trusted (skops' defaults and :data:`TRUSTED_TYPES`), LightGBM text models are audited
-    before LightGBM parses them, and every tree is audited before anything predicts with it.
+    Loading never unpickles: the file is read within the limits of :mod:`._archive`, its
+    digest is checked, the payload's archive is checked member by member (:mod:`._payload`),
+    then every type in it must be trusted (skops' defaults and :data:`TRUSTED_TYPES`),
+    LightGBM text models are audited before LightGBM parses them, every tree is audited and the
+    router, CATE and overlap models are checked (:mod:`._models`) before the router is
+    returned. skops runs under :func:`.._compat.skops_module_lookup_without_imports`, so that
+    no module of the user's is imported.
 
     Parameters
     ----------
@@ -133,31 +168,31 @@ def load_router(path: Any, classes: dict[str, type]) -> Any:
 
 
 def _load_trusted(path: Path, payload_bytes: bytes) -> Any:
-    """Build the payload with skops once its types are trusted and its LightGBM texts audited."""
-    import skops.io as sio
+    """Build the payload with skops once its archive, types and LightGBM texts are checked."""
+    schema = parse_schema(check_payload_archive(payload_bytes, str(path)), str(path))
+    with skops_module_lookup_without_imports():
+        import skops.io as sio  # imported under the lookup: its import runs one
 
-    try:
-        untrusted = _untrusted(sio, payload_bytes)
-    except Exception as exc:  # noqa: BLE001 - a malformed payload is reported, not propagated raw
-        raise ValueError(f"{path} has a malformed payload: {type(exc).__name__}: {exc}") from None
+        try:
+            untrusted = _untrusted(sio, payload_bytes)
+        except Exception as exc:  # noqa: BLE001 - a malformed payload is reported, not raised raw
+            raise ValueError(
+                f"{path} has a malformed payload: {type(exc).__name__}: {exc}"
+            ) from None
     if untrusted:
         raise TypeError(
             f"{path} contains types that metarouter_econml does not trust, {untrusted}; it was not "
             f"loaded. Trusted are skops' defaults and {list(TRUSTED_TYPES)}."
         )
-    try:
-        with zipfile.ZipFile(io.BytesIO(payload_bytes)) as inner:
-            schema = json.loads(inner.read("schema.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise ValueError(f"{path} has a malformed payload: {exc}") from None
     for text in lightgbm_texts_in_schema(schema):
         check_lightgbm_text(text, str(path))
-    try:
-        return sio.loads(payload_bytes, trusted=list(TRUSTED_TYPES))
-    except Exception as exc:  # noqa: BLE001
-        raise ValueError(
-            f"{path} has a payload that could not be loaded: {type(exc).__name__}: {exc}"
-        ) from None
+    with skops_module_lookup_without_imports():
+        try:
+            return sio.loads(payload_bytes, trusted=list(TRUSTED_TYPES))
+        except Exception as exc:  # noqa: BLE001
+            raise ValueError(
+                f"{path} has a payload that could not be loaded: {type(exc).__name__}: {exc}"
+            ) from None
 
 
 def _untrusted(sio: Any, payload_bytes: bytes) -> list[str]:
@@ -242,12 +277,29 @@ def _rebuild(path: Path, cls: type, header: dict, payload: Any) -> Any:
     if not (isinstance(scale, Real) and np.isfinite(float(scale)) and float(scale) > 0):
         raise ValueError(f"{bad}: `scale_` must be a finite positive number; got {scale!r}.")
     check_trees(payload, source=str(path))
+    cate = None
     if "learner" in known:  # MetaRouter
-        router.cate_estimator_ = decode_cate(payload.get("cate"), bad)
-        if router.cate_estimator_ is None and not isinstance(getattr(router, "shift_", None), Real):
-            raise ValueError(f"{bad}: it has neither a CATE model nor a constant shift `shift_`.")
+        cate = router.cate_estimator_ = decode_cate(payload.get("cate"), bad)
+        shift = getattr(router, "shift_", None)
+        if cate is None and not (isinstance(shift, Real) and np.isfinite(float(shift))):
+            raise ValueError(
+                f"{bad}: it has neither a CATE model nor a finite constant shift `shift_`."
+            )
     elif payload.get("cate") is not None:
         raise ValueError(f"{bad}: a {cls.__name__} has no CATE model.")
+    overlap_models = getattr(router, "overlap_models_", None)
+    threshold = getattr(router, "overlap_threshold_", None)
+    if overlap_models is not None and not (
+        isinstance(threshold, Real) and np.isfinite(float(threshold))
+    ):
+        raise ValueError(f"{bad}: `overlap_threshold_` must be a finite number; got {threshold!r}.")
+    check_models(
+        router_model=router.router_model_,
+        overlap_models=overlap_models,
+        cate=None if cate is None else (cate.kind, cate.models[0]),
+        n_features=int(n_features),
+        source=str(path),
+    )
     if dropped:
         warnings.warn(
             f"{path}: parameters {sorted(dropped)} could not be saved and are None on the loaded "
