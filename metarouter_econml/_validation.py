@@ -373,6 +373,66 @@ def check_gold_mask(gold, *, n_rows: int, min_each: int = 2) -> np.ndarray:
     return gold_arr.copy()
 
 
+def check_vector(values: Any, name: str, *, min_length: int) -> np.ndarray:
+    """Return ``values`` as a new 1-D float array, raising errors that name ``name``.
+
+    Parameters
+    ----------
+    values : array-like
+        List, numpy array or pandas Series of numbers.
+    name : str
+        Name of the argument, used in error messages.
+    min_length : int
+        Minimum number of values.
+
+    Returns
+    -------
+    numpy.ndarray
+        A float64 copy of ``values`` (the input is never modified).
+
+    Raises
+    ------
+    ValueError
+        If ``values`` is not 1-D, not numeric, too short or not finite.
+
+    Examples
+    --------
+    >>> check_vector([1, 2.5], "x", min_length=2)
+    array([1. , 2.5])
+    """
+    try:
+        arr = check_array(
+            values,
+            ensure_2d=False,
+            dtype=np.float64,
+            ensure_all_finite=False,
+            ensure_min_samples=0,
+            copy=True,
+            input_name=name,
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"`{name}` must be a 1-D array of finite numbers; got {exc}") from exc
+    if arr.ndim != 1:
+        raise ValueError(f"`{name}` must be 1-D; got an array of shape {arr.shape}.")
+    if arr.size < min_length:
+        raise ValueError(f"`{name}` must contain at least {min_length} values; got {arr.size}.")
+    n_bad = int(np.count_nonzero(~np.isfinite(arr)))
+    if n_bad:
+        raise ValueError(f"`{name}` must be finite; got {n_bad} NaN or infinite values.")
+    return arr
+
+
+def default_feature_names(n_features: int) -> list[str]:
+    """Names of unnamed feature columns, ``x0, x1, ...`` (used wherever columns need names).
+
+    Examples
+    --------
+    >>> default_feature_names(3)
+    ['x0', 'x1', 'x2']
+    """
+    return [f"x{j}" for j in range(n_features)]
+
+
 def check_n_jobs(n_jobs) -> int | None:
     """Return ``n_jobs`` (None or a non-zero int, joblib's convention) or raise.
 

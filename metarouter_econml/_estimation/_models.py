@@ -109,13 +109,12 @@ def default_router_model(random_state: int, n_jobs: int = 1):
 def default_overlap_model(random_state: int, n_jobs: int = 1):
     """Return a classifier of P(gold | x) that can drop to ~0 past the edge of gold support.
 
-    Used to find the overlap region of the truncated Meta-Router. The CATE's propensity model (a
-    penalised logistic regression) is smooth by design, so its tail decays slowly past a support
-    boundary: on ``make_routing_data(5000, 50)`` with 100 gold rows, all at ``pc1 < 0``, it still
-    gave 92-98 % of the preference rows at ``pc1 > 1`` more than a tenth of the base rate. These
-    shallow boosted trees, without L2 penalty (which at a 2 % base rate swamps the leaves'
-    hessians), kept about 1 % of them and 98-100 % of the covered rows, and over 99 % of all rows
-    when the gold rows were drawn at random (``benchmarks/truncated_router.py`` measures it too).
+    The overlap model of the truncated Meta-Router, of ``fit``'s positivity warning and of the
+    diagnostics: shallow boosted trees (100 trees of 7 leaves, at least 40 rows per leaf) without
+    an L2 penalty, which at a base rate of a few percent would swamp the leaves' hessians. The
+    CATE's own propensity model (a penalised logistic regression) is smooth by design and decays
+    too slowly past a support boundary to find it. How well each separates a violation from
+    good overlap, and where it fails (50 or fewer gold rows): ``benchmarks/RESULTS.md`` §4, §11.
     """
     from lightgbm import LGBMClassifier
 

@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.utils import check_array
 
-from .._validation import Bool, Real, nullable
+from .._validation import Bool, Real, check_vector, nullable
 from ._plotting import plot_curve
 
 if TYPE_CHECKING:
@@ -34,60 +33,11 @@ NORMALIZER_RULE = nullable(Real(0, low_open=True))
 _FLOOR_EPS = 1e-9
 
 
-def _check_1d_finite(values: ArrayLike, name: str, *, min_length: int) -> np.ndarray:
-    """Return ``values`` as a new 1-D float array, raising errors that name ``name``.
-
-    Parameters
-    ----------
-    values : array-like
-        List, numpy array or pandas Series of numbers.
-    name : str
-        Name of the argument, used in error messages.
-    min_length : int
-        Minimum number of values.
-
-    Returns
-    -------
-    numpy.ndarray
-        A float64 copy of ``values`` (the input is never modified).
-
-    Raises
-    ------
-    ValueError
-        If ``values`` is not 1-D, not numeric, too short or not finite.
-
-    Examples
-    --------
-    >>> _check_1d_finite([1, 2.5], "x", min_length=2)
-    array([1. , 2.5])
-    """
-    try:
-        arr = check_array(
-            values,
-            ensure_2d=False,
-            dtype=np.float64,
-            ensure_all_finite=False,
-            ensure_min_samples=0,
-            copy=True,
-            input_name=name,
-        )
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"`{name}` must be a 1-D array of finite numbers; got {exc}") from exc
-    if arr.ndim != 1:
-        raise ValueError(f"`{name}` must be 1-D; got an array of shape {arr.shape}.")
-    if arr.size < min_length:
-        raise ValueError(f"`{name}` must contain at least {min_length} values; got {arr.size}.")
-    n_bad = int(np.count_nonzero(~np.isfinite(arr)))
-    if n_bad:
-        raise ValueError(f"`{name}` must be finite; got {n_bad} NaN or infinite values.")
-    return arr
-
-
 def _check_ratios(ratios: ArrayLike | None) -> np.ndarray:
     """Validate the shares of queries sent to the primary; ``None`` gives the paper's grid."""
     if ratios is None:
         return np.linspace(0.2, 0.8, 61)
-    arr = _check_1d_finite(ratios, "ratios", min_length=1)
+    arr = check_vector(ratios, "ratios", min_length=1)
     outside = arr[(arr < 0) | (arr > 1)]
     if outside.size:
         raise ValueError(f"`ratios` must lie in [0, 1]; got {float(outside[0])!r}.")
@@ -362,8 +312,8 @@ def efficiency_gain_curve(
     ... ).gains
     array([0.25,  nan])
     """
-    t = _check_1d_finite(true_gain, "true_gain", min_length=2)
-    p = _check_1d_finite(predicted_gain, "predicted_gain", min_length=2)
+    t = check_vector(true_gain, "true_gain", min_length=2)
+    p = check_vector(predicted_gain, "predicted_gain", min_length=2)
     if t.size != p.size:
         raise ValueError(
             "`true_gain` and `predicted_gain` must have the same length; "
@@ -504,8 +454,8 @@ def routellm_metrics(true_gain: ArrayLike, predicted_gain: ArrayLike) -> dict[st
     >>> routellm_metrics([3.0, -1.0, 2.0, 0.0], [0.8, -0.2, 0.4, 0.6])
     {'apgr': 0.8125, 'cpt50': 0.25, 'cpt80': 0.75}
     """
-    t = _check_1d_finite(true_gain, "true_gain", min_length=2)
-    p = _check_1d_finite(predicted_gain, "predicted_gain", min_length=2)
+    t = check_vector(true_gain, "true_gain", min_length=2)
+    p = check_vector(predicted_gain, "predicted_gain", min_length=2)
     if t.size != p.size:
         raise ValueError(
             "`true_gain` and `predicted_gain` must have the same length; "
