@@ -10,19 +10,20 @@ Limits
     the file, the member and the limit as soon as one is passed: sizes declared in the zip
     directory are checked before a member is opened, and members are inflated in chunks of
     :data:`READ_CHUNK_BYTES`, counting, so that no more than a limit is ever held in memory.
-    The same limits and readers serve the payload, itself a zip archive (``._payload``).
+    The same limits and readers serve the payload, itself a zip archive (:mod:`._payload`).
 
     * :data:`MAX_HEADER_BYTES` (1 MiB): a header holds a few hundred bytes, plus the reprs of
       the parameters that could not be saved (scikit-learn shortens each to a few hundred
       characters). :data:`MAX_HEADER_DEPTH` (8): the header nests two levels (``versions``,
-      ``dropped_params``); deeper JSON is refused before anything walks it.
+      ``dropped_params``); deeper JSON is refused once parsed, before anything else walks it
+      (and JSON too deep for the parser's recursion is refused as such).
     * :data:`MAX_PAYLOAD_BYTES` (256 MiB), for the payload and for the total of its members:
       a default :class:`~metarouter_econml.MetaRouter` fitted on 100,000 rows of 50 features
       has a 1.4 MB payload, half of it the text of its 300 LightGBM trees, which does not grow
       with the rows, and half ``propensity_``, 8 bytes per training row (17 with
-      ``overlap="trim"``). The limit holds routers fitted on about 15 million rows; loading a
-      payload holds at most about three copies of it in memory (the payload, a member read by
-      skops, the array built from it).
+      ``overlap="trim"``). The limit holds routers fitted on about 30 million rows (15
+      million with ``overlap="trim"``); loading a payload holds at most about three copies of
+      it in memory (the payload, a member read by skops, the array built from it).
     * :data:`MAX_DIRECTORY_BYTES` (8 MiB) and :data:`MAX_MEMBERS` (65,535): the zip directory
       is parsed whole when an archive is opened, so its size is checked first, from the end
       record, which must end the file (no archive comment, no trailing data) and must not be a

@@ -138,8 +138,9 @@ def load_router(path: Any, classes: dict[str, type]) -> Any:
     then every type in it must be trusted (skops' defaults and :data:`TRUSTED_TYPES`),
     LightGBM text models are audited before LightGBM parses them, every tree is audited and the
     router, CATE and overlap models are checked (:mod:`._models`) before the router is
-    returned. skops runs under :func:`.._compat.skops_module_lookup_without_imports`, so that
-    no module of the user's is imported.
+    returned. Every call into skops runs under
+    :func:`.._compat.skops_module_lookup_without_imports`, so that its lookups of modules
+    import none of the user's.
 
     Parameters
     ----------
@@ -171,7 +172,7 @@ def _load_trusted(path: Path, payload_bytes: bytes) -> Any:
     """Build the payload with skops once its archive, types and LightGBM texts are checked."""
     schema = parse_schema(check_payload_archive(payload_bytes, str(path)), str(path))
     with skops_module_lookup_without_imports():
-        import skops.io as sio  # imported under the lookup: its import runs one
+        import skops.io as sio  # in the block: skops.io runs the lookup when first imported
 
         try:
             untrusted = _untrusted(sio, payload_bytes)
