@@ -202,6 +202,38 @@ def _module_of(obj: Any, name: str) -> str:
     return "__main__"
 
 
+def _import_skops_utils() -> Any:
+    """Import ``skops.io`` (once) so that its own import-time lookup cannot import user code.
+
+    ``skops.io`` runs the module scan while it is first imported (its trusted-types table), before
+    anything can patch it. During that import only, the entries of ``sys.path`` that point at
+    the caller's directories (``""``, the working directory, the script's directory) are taken
+    out, so a shadow module asking for ``beta`` finds no ``beta.py`` (skops skips the
+    ImportError); ``sys.path`` is restored right after.
+    """
+    import os
+    import sys
+
+    if "skops.io._utils" not in sys.modules:
+        main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+        callers = {"", os.getcwd()}
+        if main_file:
+            callers.add(os.path.dirname(os.path.abspath(main_file)))
+        saved = list(sys.path)
+        sys.path[:] = [
+            entry
+            for entry in saved
+            if entry not in callers and os.path.abspath(entry or ".") not in callers
+        ]
+        try:
+            import skops.io  # noqa: F401
+        finally:
+            sys.path[:] = saved
+    import skops.io._utils as skops_utils
+
+    return skops_utils
+
+
 @contextlib.contextmanager
 def skops_module_lookup_without_imports() -> Iterator[None]:
     """Within the block, skops looks objects' modules up without running any module's code.
@@ -210,9 +242,8 @@ def skops_module_lookup_without_imports() -> Iterator[None]:
     module, which reads the global at call time) and restores it on exit; reentrant and
     serialised by a lock, so concurrent saves in threads see a consistent state.
     """
-    import skops.io._utils as skops_utils
-
     with _SKOPS_LOOKUP_LOCK:
+        skops_utils = _import_skops_utils()
         original = skops_utils.whichmodule
         skops_utils.whichmodule = _module_of
         try:

@@ -66,16 +66,7 @@ def _run(directory, body, *, modules_first):
 
 
 @pytest.mark.parametrize("modules_first", [False, True], ids=["skops-imported", "fresh"])
-def test_save_and_load_import_no_user_module(tmp_path, modules_first, request):
-    if modules_first:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="skops.io runs its module lookup while it is first imported "
-                "(skops.io._trusted_types), before _compat.skops_module_lookup_without_imports "
-                "patches it; needs _compat to import skops.io under the safe lookup",
-            )
-        )
+def test_save_and_load_import_no_user_module(tmp_path, modules_first):
     path = tmp_path / "router.mr"
     save = FIT + f"router.save({str(path)!r})\n"
     imported_on_save = _run(tmp_path / "save", save, modules_first=modules_first)
