@@ -195,8 +195,11 @@ def test_usage_errors_exit_nonzero(argv, capsys):
         ("--random-state", "4294967296", "must be an int between 0 and 2**32 - 1; got 4294967296"),
         ("--n-test", "1", "must be an int >= 2; got 1"),
         ("--n-gold", "1", "must be an int >= 2; got 1"),
-        ("--splits", "0", "must be an int >= 1; got 0"),
-        ("--splits", "two", "must be an int >= 1; got 'two'"),
+        ("--splits", "0", "must be an int between 1 and 100000; got 0"),
+        ("--splits", "two", "must be an int between 1 and 100000; got 'two'"),
+        ("--splits", "1000000000000", "must be an int between 1 and 100000; got 1000000000000"),
+        ("--n-samples", "10000000000", "must be an int <= 10000000; got 10000000000"),
+        ("--n-features", "100000000000", "must be an int <= 10000; got 100000000000"),
     ],
 )
 def test_option_values_are_checked_at_parse_time_with_their_names(option, value, rule, capsys):

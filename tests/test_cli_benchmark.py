@@ -157,7 +157,7 @@ def test_csv_data_path(tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--splits", "0"], "argument --splits: must be an int >= 1; got 0"),
+        (["--splits", "0"], "argument --splits: must be an int between 1 and 100000; got 0"),
         (
             ["--n-jobs", "two"],
             "argument --n-jobs: must be a non-zero int (-1: all cores); got 'two'",
@@ -189,12 +189,22 @@ def test_missing_ray_exits_2_with_the_install_command(tmp_path, monkeypatch):
     assert not out.exists()
 
 
-def test_other_import_errors_keep_their_traceback(tmp_path, monkeypatch):
-    """Only a missing extra (a message with the install command) becomes a one-line exit 2."""
+def test_other_import_errors_are_internal_errors(tmp_path, monkeypatch):
+    """Only a missing extra (a message with the install command) is an input error; any other
+    ImportError is a broken installation or a bug: one line, exit 2 (never 1), and --traceback
+    shows where it came from."""
 
     def broken(*args, **kwargs):
         raise ImportError("cannot import name 'gone' from 'metarouter_econml'")
 
     monkeypatch.setattr(_benchmark, "run_protocol", broken)
-    with pytest.raises(ImportError, match="cannot import name 'gone'"):
-        run(tmp_path / "out", "--quiet")
+    code, stdout, stderr = run(tmp_path / "out", "--quiet")
+    assert code == 2 and stdout == ""
+    assert stderr.count("\n") == 1, stderr
+    assert stderr.startswith("metarouter benchmark: internal error: ImportError: cannot import")
+    assert "--traceback" in stderr
+    code, _, stderr = run(tmp_path / "out", "--quiet", "--traceback")
+    assert code == 2
+    assert stderr.startswith("Traceback (most recent call last):")
+    assert "in broken" in stderr  # the frame that raised it
+    assert stderr.splitlines()[-1].startswith("metarouter benchmark: internal error: ImportError")

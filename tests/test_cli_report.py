@@ -213,17 +213,18 @@ def test_malformed_input_exits_2_naming_the_column(kind, good_frame, tmp_path):
 @pytest.mark.parametrize(
     ("name", "content", "match"),
     [
-        ("absent.csv", None, "is not an existing file"),
+        ("absent.csv", None, "DATA 'absent.csv' does not exist (no such file)"),
         ("data.txt", "a,b\n1,2\n", "must be a .csv"),
-        ("empty.csv", "", "could not read"),
-        ("broken.csv.gz", "not gzip", "could not read"),
+        ("empty.csv", "", "DATA 'empty.csv' is empty (0 bytes)"),
+        ("broken.csv.gz", "not gzip", "DATA 'broken.csv.gz' could not be decompressed as gzip"),
     ],
 )
-def test_unreadable_files_exit_2(name, content, match, tmp_path):
+def test_unreadable_files_exit_2(name, content, match, tmp_path, monkeypatch):
     data = tmp_path / name
     if content is not None:
         data.write_text(content)
-    code, stdout, stderr = run(*required(data, tmp_path / "r.html"))
+    monkeypatch.chdir(tmp_path)  # the message shows DATA as typed
+    code, stdout, stderr = run(*required(name, tmp_path / "r.html"))
     assert code == 2 and match in stderr and stderr.count("\n") == 1, stderr
     assert "Traceback" not in stderr
 
@@ -238,7 +239,10 @@ def test_out_must_not_be_a_directory(good_frame, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--n-simulations", "1"], "argument --n-simulations: must be an int >= 2; got 1"),
+        (
+            ["--n-simulations", "1"],
+            "argument --n-simulations: must be an int between 2 and 100000; got 1",
+        ),
         (["--random-state", "-1"], "argument --random-state: must be an int between 0 and"),
         (["--refuters"], "argument --refuters: expected at least one argument"),
     ],

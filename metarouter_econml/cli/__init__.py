@@ -24,8 +24,10 @@ report
     bias estimate) and write a self-contained HTML report.
 
 Exit status: 0 on success; 1 when ``report`` wrote its report but a check failed (like a
-linter); 2 for usage and input errors, including a missing optional dependency, with a one-line
-message on stderr.
+linter), and never otherwise; 2 for usage and input errors, including a missing optional
+dependency, with a one-line message on stderr. An unexpected error (a bug in this package or a
+library it calls) also exits 2, with a one-line message that names the exception and where it
+was raised; every command's ``--traceback`` option prints the full traceback before it.
 
 Examples
 --------
@@ -40,15 +42,23 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
+from types import ModuleType
 
 from .. import __version__
 from ._common import (
     DEMO_METRIC_NOTE,
+    MAX_FEATURES,
+    MAX_LOOPS,
+    MAX_SAMPLES,
     PROG,
     at_least,
+    at_most,
     n_jobs,
     names_an_install_command,
     one_line,
+    origin,
+    raised_outside_package,
     seed,
 )
 
@@ -61,6 +71,11 @@ _REPORT_EXIT = (
     "with a one-line message on stderr."
 )
 
+_TRACEBACK_HELP = (
+    "on an error, print the Python traceback before the one-line message (for a bug report); "
+    "the exit status is the same"
+)
+
 _GOLD_HELP = (
     "column marking gold-standard rows: booleans, True for gold-standard and False for "
     "preference-based rows (in a CSV file true/false in any case, as pandas reads them), no "
@@ -69,9 +84,17 @@ _GOLD_HELP = (
 )
 
 
+def _common_options() -> argparse.ArgumentParser:
+    """Options every command has (a parent parser: they may follow the command's name)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--traceback", action="store_true", help=_TRACEBACK_HELP)
+    return common
+
+
 def _add_demo(commands: argparse._SubParsersAction) -> None:
     demo = commands.add_parser(
         "demo",
+        parents=[_common_options()],
         help="compare the Meta-Router with its baselines on synthetic data",
         description=(
             "Generate synthetic routing data with a known judge bias (make_routing_data), fit "
@@ -81,13 +104,19 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     demo.add_argument("--out", default="demo_output", help="output directory (created if missing)")
-    demo.add_argument("--n-samples", type=int, default=5000, help="number of queries")
-    demo.add_argument("--n-features", type=int, default=50, help="number of features")
+    demo.add_argument(
+        "--n-samples", type=at_most(MAX_SAMPLES), default=5000, help="number of queries"
+    )
+    demo.add_argument(
+        "--n-features", type=at_most(MAX_FEATURES), default=50, help="number of features"
+    )
     demo.add_argument(
         "--n-gold", type=at_least(2), default=100, help="gold-standard training rows per split"
     )
     demo.add_argument("--n-test", type=at_least(2), default=500, help="test rows per split")
-    demo.add_argument("--splits", type=at_least(1), default=3, help="number of random splits")
+    demo.add_argument(
+        "--splits", type=at_least(1, MAX_LOOPS), default=3, help="number of random splits"
+    )
     demo.add_argument(
         "--bias",
         default="heterogeneous",
@@ -106,6 +135,7 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
 def _add_benchmark(commands: argparse._SubParsersAction) -> None:
     benchmark = commands.add_parser(
         "benchmark",
+        parents=[_common_options()],
         help="run the paper's evaluation protocol over many random splits",
         description=(
             "Fit every method on many random splits (n_test test rows, n_gold gold-standard "
@@ -130,13 +160,13 @@ def _add_benchmark(commands: argparse._SubParsersAction) -> None:
     )
     benchmark.add_argument(
         "--n-samples",
-        type=int,
+        type=at_most(MAX_SAMPLES),
         default=argparse.SUPPRESS,
         help="synthetic data only: number of queries (default: 5000)",
     )
     benchmark.add_argument(
         "--n-features",
-        type=int,
+        type=at_most(MAX_FEATURES),
         default=argparse.SUPPRESS,
         help="synthetic data only: number of features (default: 50)",
     )
@@ -144,7 +174,9 @@ def _add_benchmark(commands: argparse._SubParsersAction) -> None:
         "--n-gold", type=at_least(2), default=100, help="gold-standard training rows per split"
     )
     benchmark.add_argument("--n-test", type=at_least(2), default=500, help="test rows per split")
-    benchmark.add_argument("--splits", type=at_least(1), default=20, help="number of random splits")
+    benchmark.add_argument(
+        "--splits", type=at_least(1, MAX_LOOPS), default=20, help="number of random splits"
+    )
     benchmark.add_argument(
         "--methods",
         nargs="+",
@@ -160,7 +192,10 @@ def _add_benchmark(commands: argparse._SubParsersAction) -> None:
         help="stop each curve where the router's predictions turn non-positive (as in the paper)",
     )
     benchmark.add_argument(
-        "--n-jobs", type=n_jobs, default=1, help="splits run in parallel (-1: all cores)"
+        "--n-jobs",
+        type=n_jobs,
+        default=1,
+        help="splits run in parallel (-1: all cores, -2: all but one; at most 4 per core)",
     )
     benchmark.add_argument(
         "--ray",
@@ -180,6 +215,7 @@ def _add_benchmark(commands: argparse._SubParsersAction) -> None:
 def _add_report(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
         "report",
+        parents=[_common_options()],
         help="diagnose the Meta-Router on a data file and write an HTML report",
         description=(
             "Read pooled gold-standard and preference rows from a CSV (also .csv.gz) or Parquet "
@@ -228,7 +264,7 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
     )
     report.add_argument(
         "--n-simulations",
-        type=at_least(2),
+        type=at_least(2, MAX_LOOPS),
         default=argparse.SUPPRESS,
         help="refits per refuter (default: diagnose's default); each refits the whole bias "
         "estimator, so the time grows linearly with it",
@@ -278,23 +314,67 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit code: 0 on success, 2 for invalid input or a missing optional dependency (a
-        one-line message is printed on stderr); ``report`` returns 1 when it wrote the report
-        but a check failed. Command-line syntax errors and invalid option values exit through
-        ``argparse`` (``SystemExit`` with code 2).
+        Exit code: 0 on success; 1 only when ``report`` wrote its report and a check failed; 2
+        for invalid input, a missing optional dependency or an unexpected error, with a
+        one-line message on stderr (``--traceback`` prints the traceback before it).
+        Command-line syntax errors and invalid option values exit through ``argparse``
+        (``SystemExit`` with code 2).
     """
     args = build_parser().parse_args(argv)
-    command = importlib.import_module(f"._{args.command}", __name__)
+    command: ModuleType | None = None
     try:
+        command = importlib.import_module(f"._{args.command}", __name__)
         return int(command.run(args))
     except ImportError as exc:
-        if not names_an_install_command(exc):
-            raise  # a broken installation, not a missing extra: keep the traceback
-        return _fail(args, exc)
+        if names_an_install_command(exc):
+            return _fail(args, command, exc)
+        return _internal_error(args, exc)
+    except MemoryError as exc:
+        return _out_of_memory(args, exc)
     except (ValueError, TypeError, OSError) as exc:
-        return _fail(args, exc)
+        return _fail(args, command, exc)
+    except Exception as exc:  # a bug here or in a dependency: one line, never exit 1
+        return _internal_error(args, exc)
 
 
-def _fail(args: argparse.Namespace, exc: Exception) -> int:
-    print(f"{PROG} {args.command}: error: {one_line(exc, args)}", file=sys.stderr)
+def _say(args: argparse.Namespace, exc: BaseException, message: str) -> int:
+    """Print the error (and, with ``--traceback``, its traceback) on stderr; return 2."""
+    if args.traceback:
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"{PROG} {args.command}: {message}", file=sys.stderr)
     return 2
+
+
+def _fail(args: argparse.Namespace, command: ModuleType | None, exc: Exception) -> int:
+    """An input error: the library's or the command's message, naming the options."""
+    message = one_line(
+        exc, args, getattr(command, "RENAMED", None), getattr(command, "UNEXPOSED", None)
+    )
+    if raised_outside_package(exc) and not args.traceback:
+        # not one of this package's checks: say where it came from, to help make sense of it
+        message += f" (raised in {origin(exc)}; --traceback shows the traceback)"
+    return _say(args, exc, f"error: {message}")
+
+
+def _out_of_memory(args: argparse.Namespace, exc: MemoryError) -> int:
+    sizes = [
+        f"--{dest.replace('_', '-')}"
+        for dest in ("n_samples", "n_features", "splits", "n_simulations", "n_jobs")
+        if hasattr(args, dest)
+    ]
+    hint = f"smaller values of {', '.join(sizes)}" if sizes else "a smaller data file"
+    detail = " ".join(str(exc).split()) or "no details"
+    return _say(args, exc, f"error: out of memory ({detail}); try {hint}.")
+
+
+def _internal_error(args: argparse.Namespace, exc: Exception) -> int:
+    where = origin(exc)
+    detail = " ".join(str(exc).split())
+    return _say(
+        args,
+        exc,
+        f"internal error: {type(exc).__name__}: {detail}"
+        + (f" (raised in {where})" if where else "")
+        + ". This is a bug in metarouter_econml or a library it uses, not an input error: "
+        "rerun with --traceback to see the traceback, and please report it.",
+    )

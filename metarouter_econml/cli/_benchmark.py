@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import lzma
+import os
+import zlib
 from typing import Any
 
 from metarouter_econml.datasets import (
@@ -14,7 +16,14 @@ from metarouter_econml.datasets import (
 )
 from metarouter_econml.evaluation import run_protocol
 
-from ._common import announce, list_written, output_dir
+from ._common import (
+    announce,
+    check_input_file,
+    list_written,
+    output_dir,
+    unexposed,
+    writing,
+)
 
 #: Size of the synthetic data (the paper's HealthBench data: 5,000 queries, 50 components);
 #: the ``--bias``, ``--n-samples`` and ``--n-features`` options override it.
@@ -30,6 +39,26 @@ NOTE = (
     "recovered) and CPT (share of calls to the primary needed to recover 50%/80% of the gap) "
     "are RouteLLM's metrics on the same ranking."
 )
+
+#: The library's names for what --splits, --ray, --quiet and --data set.
+RENAMED = {
+    "n_splits": "`--splits`",
+    "use_ray": "`--ray`",
+    "verbose": "`--quiet`",
+    "path": "`--data`",
+    "dataset": "`--data`",
+}
+_SET = ["methods", "n_test", "n_gold", "n_splits", "stop_at_nonpositive", "n_jobs", "use_ray"]
+#: Parameters of run_protocol that no option sets (their defaults apply) -> what to do instead.
+UNEXPOSED = {
+    **unexposed(
+        run_protocol,
+        "Call metarouter_econml.evaluation.run_protocol from Python to set it.",
+        ["dataset", *_SET, "random_state", "verbose"],
+    ),
+    "n_components": "`--data gsm8k` loads the GSM8K data with 50 components; call "
+    "metarouter_econml.datasets.load_gsm8k_routing from Python for another number.",
+}
 
 OUTPUTS = {
     "curves": "protocol_curves.csv",
@@ -71,10 +100,11 @@ def run(args: argparse.Namespace) -> int:
     table = result.to_markdown(reference=reference)
     print(table)
 
-    out.mkdir(parents=True, exist_ok=True)
     paths = {key: out / name for key, name in OUTPUTS.items()}
-    result.curves.to_csv(paths["curves"], index=False)
-    result.metrics.to_csv(paths["metrics"], index=False)
+    with writing(out, "`--out`"):
+        out.mkdir(parents=True, exist_ok=True)
+        result.curves.to_csv(paths["curves"], index=False)
+        result.metrics.to_csv(paths["metrics"], index=False)
     header = (
         f"Data: {data.name}, n_samples={len(data)}, n_features={data.n_features}; "
         f"n_gold={args.n_gold}, n_test={args.n_test}, splits={args.splits}, "
@@ -83,16 +113,18 @@ def run(args: argparse.Namespace) -> int:
     settings = "\n".join(
         f"- {key}: {_setting_text(key, value)}" for key, value in result.settings.items()
     )
-    paths["markdown"].write_text(
-        f"{header}\n\n{NOTE.format(reference=reference)}\n\n{table}\n\n## Settings\n\n{settings}\n",
-        encoding="utf-8",
-    )
     from matplotlib.figure import Figure  # no pyplot, no global backend change
 
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = result.plot(ax=fig.add_subplot())
     ax.set_title(f"{data.name}: efficiency gain, n_gold={args.n_gold}, {args.splits} splits")
-    fig.savefig(paths["plot"], dpi=120)
+    with writing(out, "`--out`"):
+        paths["markdown"].write_text(
+            f"{header}\n\n{NOTE.format(reference=reference)}\n\n{table}\n\n"
+            f"## Settings\n\n{settings}\n",
+            encoding="utf-8",
+        )
+        fig.savefig(paths["plot"], dpi=120)
     list_written(list(paths.values()))
     return 0
 
@@ -101,10 +133,10 @@ def _dataset(args: argparse.Namespace) -> RoutingDataset:
     """Load or generate the dataset named by ``--data``; synthetic-only options are checked."""
     # The synthetic-only options are absent from `args` unless given (argparse.SUPPRESS).
     given = {key: getattr(args, key) for key in SYNTHETIC if hasattr(args, key)}
-    if args.data not in ("synthetic", "gsm8k") and not Path(args.data).is_file():
+    if args.data not in ("synthetic", "gsm8k") and not os.path.lexists(args.data):
         raise ValueError(
             "`--data` must be 'synthetic', 'gsm8k' or the path of a CSV file in the paper's "
-            f"format; got {args.data!r}, which is not an existing file."
+            f"format; got {args.data!r}, which does not exist."
         )
     if args.data != "synthetic" and given:
         named = ", ".join(f"`--{key.replace('_', '-')}`" for key in given)
@@ -119,7 +151,16 @@ def _dataset(args: argparse.Namespace) -> RoutingDataset:
         )
     if args.data == "gsm8k":
         return load_gsm8k_routing(n_components=50)
-    return load_paper_csv(args.data)
+    path = check_input_file(args.data, "`--data`")
+    try:
+        return load_paper_csv(path)
+    except UnicodeDecodeError:
+        raise ValueError(
+            f"`--data` {args.data!r} is not UTF-8 text: save it as UTF-8 CSV."
+        ) from None
+    except (OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+        detail = " ".join(str(exc).split())
+        raise ValueError(f"`--data` {args.data!r} could not be read: {detail}.") from None
 
 
 def _setting_text(key: str, value: Any) -> str:

@@ -11,7 +11,15 @@ import pandas as pd
 from metarouter_econml.datasets import make_routing_data
 from metarouter_econml.evaluation import ProtocolResult, run_protocol
 
-from ._common import DEMO_METRIC_NOTE, announce, list_written, markdown_table, output_dir
+from ._common import (
+    DEMO_METRIC_NOTE,
+    announce,
+    list_written,
+    markdown_table,
+    output_dir,
+    unexposed,
+    writing,
+)
 
 #: The demo's methods in the order they are run: display name -> ``run_protocol`` registry name.
 #: A registry name is the only way to ask for the oracle ("all_gold":
@@ -24,6 +32,22 @@ METHODS = {
     "gold-only": "gold_only",
     "preference-only": "preference_only",
     "all-gold (oracle)": "all_gold",
+}
+
+#: The library's names for what --splits and --quiet set.
+RENAMED = {"n_splits": "`--splits`", "verbose": "`--quiet`"}
+#: Parameters of run_protocol and make_routing_data that no option sets -> what to do instead.
+UNEXPOSED = {
+    **unexposed(
+        run_protocol,
+        "Call metarouter_econml.evaluation.run_protocol from Python to set it.",
+        ["dataset", "methods", "n_test", "n_gold", "n_splits", "random_state", "verbose"],
+    ),
+    **unexposed(
+        make_routing_data,
+        "Call metarouter_econml.datasets.make_routing_data from Python to set it.",
+        ["n_samples", "n_features", "bias", "random_state"],
+    ),
 }
 
 #: Primary-usage ratios reported in the summary table (points of the default ratio grid).
@@ -67,24 +91,25 @@ def run(args: argparse.Namespace) -> int:
     table = _table(summary) + _warning_text(result)
     print(table)
 
-    out.mkdir(parents=True, exist_ok=True)
     paths = {
         "curves": out / "curves.csv",
         "summary": out / "summary.csv",
         "markdown": out / "summary.md",
         "plot": out / "efficiency_gain.png",
     }
-    result.curves.to_csv(paths["curves"], index=False)
-    summary.to_csv(paths["summary"], index=False)
-    paths["markdown"].write_text(
-        f"{header}\n{seeds}\n\n{DEMO_METRIC_NOTE}\n\n{table}\n", encoding="utf-8"
-    )
     from matplotlib.figure import Figure  # no pyplot, no global backend change
 
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = result.plot(ax=fig.add_subplot(), band=False, methods=list(summary["method"]))
     ax.set_title(f"Efficiency gain, n_gold={args.n_gold}, mean over {args.splits} splits")
-    fig.savefig(paths["plot"], dpi=120)
+    with writing(out, "`--out`"):
+        out.mkdir(parents=True, exist_ok=True)
+        result.curves.to_csv(paths["curves"], index=False)
+        summary.to_csv(paths["summary"], index=False)
+        paths["markdown"].write_text(
+            f"{header}\n{seeds}\n\n{DEMO_METRIC_NOTE}\n\n{table}\n", encoding="utf-8"
+        )
+        fig.savefig(paths["plot"], dpi=120)
     list_written(list(paths.values()))
     return 0
 

@@ -1,17 +1,30 @@
 """``metarouter report``: fit the Meta-Router on a data file, diagnose it, write the report.
 
-Reading the file is the command's own job: each column is checked with the column's and the
-option's names in the message (missing values are counted, never dropped or guessed at), and
-the gold column must hold booleans, the library's rule for gold masks
+Reading the file is the command's own job: the path is checked for what it is before it is
+opened (a directory, a named pipe or a device is named as such, never read), the file must be
+UTF-8 text (or a compressed or Parquet file) with a header and data rows, and each column is
+checked with the column's and the option's names in the message (missing values are counted,
+never dropped or guessed at; a name that appears twice in the header is refused). The gold
+column must hold booleans, the library's rule for gold masks
 (``metarouter_econml.MetaRouter.fit``). Every other value (the learner, the refuters, the
-mask's counts) is checked by the library.
+mask's counts) is checked by the library; a library message about a parameter that no option
+sets says so (`UNEXPOSED`).
 """
 
 from __future__ import annotations
 
 import argparse
+import bz2
+import gzip
+import io
+import lzma
+import os
 import sys
 import warnings
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +34,47 @@ import pandas as pd
 from metarouter_econml import MetaRouter
 from metarouter_econml.diagnostics import diagnose
 
-from ._common import list_written
+from ._common import (
+    check_input_file,
+    check_output_file,
+    list_written,
+    unexposed,
+    writing,
+)
 
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _MAX_LISTED = 20  # columns listed when one is not found
 _MAX_VALUES = 5  # distinct values shown when a gold column is refused
+_MAX_SHOWN = 40  # characters of one value shown in a message
+_SNIFF_BYTES = 65_536  # bytes read to tell text from binary before pandas parses the file
+#: Largest magnitude accepted in the features and labels: its square is still finite in float64.
+_MAX_ABS = float(np.sqrt(np.finfo(np.float64).max))
+_FORMATS = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zip": "zip"}
+
+#: The library's names for what DATA and --no-overrule set.
+RENAMED = {"data": "DATA", "path": "DATA", "overrule": "`--no-overrule`"}
+_OVERRULE_ADVICE = (
+    "Pass --no-overrule to skip OverRule's rules, or call "
+    "metarouter_econml.diagnostics.diagnose from Python to set it."
+)
+#: Parameters of diagnose and MetaRouter that no option of ``report`` sets (their defaults
+#: apply) -> what to do when the library refuses one for this data.
+UNEXPOSED = {
+    **unexposed(
+        MetaRouter,
+        "Fit metarouter_econml.MetaRouter from Python to set it.",
+        ["learner", "random_state"],
+    ),
+    **unexposed(
+        diagnose,
+        "Call metarouter_econml.diagnostics.diagnose from Python to set it.",
+        ["router", "X", "y", "gold", "refuters", "n_simulations", "overrule", "random_state"],
+    ),
+    "overrule_components": _OVERRULE_ADVICE,
+    "overrule_standardize": _OVERRULE_ADVICE,
+    "overrule_timeout": _OVERRULE_ADVICE,
+}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,10 +90,11 @@ def run(args: argparse.Namespace) -> int:
     int
         0 when every check passed, 1 when the report was written but a check failed.
     """
-    out = _output_file(Path(args.out), "--out")
-    markdown = None if args.markdown is None else _output_file(Path(args.markdown), "--markdown")
+    path = check_input_file(args.data, "DATA")
+    out = check_output_file(args.out, "--out")
+    markdown = None if args.markdown is None else check_output_file(args.markdown, "--markdown")
+    _distinct_paths(path, out, markdown)
     options = _diagnose_options(args)
-    path = Path(args.data)
     frame = read_table(path)
     gold = gold_mask(
         _require_column(frame, args.gold_column, "--gold-column", path), args.gold_column
@@ -85,12 +134,14 @@ def run(args: argparse.Namespace) -> int:
             random_state=args.random_state,
             **options,
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    report.to_html(out)
+    with writing(out, "--out"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        report.to_html(out)
     written = [out]
     if markdown is not None:
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(report.to_markdown(), encoding="utf-8")
+        with writing(markdown, "--markdown"):
+            markdown.parent.mkdir(parents=True, exist_ok=True)
+            markdown.write_text(report.to_markdown(), encoding="utf-8")
         written.append(markdown)
     print(report)
     list_written(written)
@@ -109,36 +160,150 @@ def read_table(path: Path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
+        At least one data row; its column names are those of the file, none twice.
 
     Raises
     ------
     ValueError
-        If the file does not exist, has another suffix or cannot be read.
+        If the path is not a readable regular file, has another suffix, is empty, is not
+        UTF-8 text (CSV) or not compressed as its suffix says, cannot be parsed, has no data
+        rows, or has a column name twice; the message names DATA and the file.
     ImportError
         If it is a Parquet file and pyarrow is not installed (the ``[parquet]`` extra).
     """
+    text = str(path)
+    check_input_file(text, "DATA")
     name = path.name.lower()
-    if not path.is_file():
-        raise ValueError(f"DATA {str(path)!r} is not an existing file.")
     if name.endswith(_PARQUET_SUFFIXES):
-        try:
-            return pd.read_parquet(path)
-        except ImportError:
-            raise ImportError(
-                f"reading the Parquet file {str(path)!r} needs pyarrow, which is not installed: "
-                "pip install 'metarouter-econml[parquet]' (or convert the file to CSV)."
-            ) from None
-        except Exception as exc:  # pyarrow raises its own error types for corrupt files
-            raise ValueError(f"could not read {str(path)!r} as Parquet: {exc}") from None
-    if name.endswith(_CSV_SUFFIXES):
-        try:
-            return pd.read_csv(path)  # compression inferred from the suffix
-        except (ValueError, OSError, EOFError) as exc:
-            raise ValueError(f"could not read {str(path)!r} as CSV: {exc}") from None
-    raise ValueError(
-        f"DATA must be a .csv (optionally .csv.gz, .csv.bz2, .csv.xz, .csv.zip) or .parquet "
-        f"file; got {str(path)!r}."
-    )
+        frame = _read_parquet(path)
+        header = [str(c) for c in frame.columns]
+    elif name.endswith(_CSV_SUFFIXES):
+        if os.stat(path).st_size == 0:
+            raise ValueError(
+                f"DATA {text!r} is empty (0 bytes); expected a CSV file with a header."
+            )
+        with _reading(path):
+            head = _head(path)
+        _check_text(head, path)
+        with _reading(path):
+            frame = pd.read_csv(path)  # compression inferred from the suffix
+            header = list(pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0].fillna(""))
+    else:
+        raise ValueError(
+            f"DATA must be a .csv (optionally .csv.gz, .csv.bz2, .csv.xz, .csv.zip) or .parquet "
+            f"file; got {text!r}."
+        )
+    _check_header(frame, header, path)
+    if len(frame) == 0:
+        raise ValueError(
+            f"DATA {text!r} has a header ({_column_list(frame.columns)}) but no data rows."
+        )
+    return frame
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except ImportError:
+        raise ImportError(
+            f"reading the Parquet file {str(path)!r} needs pyarrow, which is not installed: "
+            "pip install 'metarouter-econml[parquet]' (or convert the file to CSV)."
+        ) from None
+    except Exception as exc:  # pyarrow raises its own error types for corrupt files
+        detail = " ".join(str(exc).split())
+        raise ValueError(f"DATA {str(path)!r} could not be read as Parquet: {detail}") from None
+
+
+def _compression(path: Path) -> str | None:
+    """The compression suffix of a CSV file name (``".gz"``), or None for plain CSV."""
+    suffix = path.suffix.lower()
+    return suffix if suffix in _FORMATS else None
+
+
+def _head(path: Path) -> bytes:
+    """The first bytes of the file, decompressed as its suffix says (none for a zip archive)."""
+    suffix = _compression(path)
+    if suffix == ".zip":
+        return b""  # pandas checks the archive's members
+    stream: io.BufferedIOBase
+    if suffix == ".gz":
+        stream = gzip.GzipFile(path, "rb")
+    elif suffix == ".bz2":
+        stream = bz2.BZ2File(path, "rb")
+    elif suffix == ".xz":
+        stream = lzma.LZMAFile(path, "rb")
+    else:
+        stream = open(path, "rb")
+    with stream:
+        return bytes(stream.read(_SNIFF_BYTES))
+
+
+def _check_text(head: bytes, path: Path) -> None:
+    """Refuse a binary file, or one with nothing but white space, before pandas parses it."""
+    if b"\x00" in head:
+        raise ValueError(
+            f"DATA {str(path)!r} is not a text file (it holds NUL bytes): is it a binary file, "
+            "e.g. Parquet or a spreadsheet, with a CSV name?"
+        )
+    if head and not head.strip():
+        raise ValueError(
+            f"DATA {str(path)!r} holds only white space; expected a CSV file with a header."
+        )
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn what pandas and the decompressors raise for a bad CSV file into one clear message."""
+    text = str(path)
+    suffix = _compression(path)
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start : exc.start + 1].hex()
+        raise ValueError(
+            f"DATA {text!r} is not UTF-8 text (byte 0x{byte} cannot be decoded): save it as "
+            "UTF-8 CSV (e.g. 'CSV UTF-8' in a spreadsheet, or pandas' to_csv)."
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise ValueError(
+            f"DATA {text!r} has no header row (no columns found); expected a CSV file with a "
+            "header."
+        ) from None
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as exc:
+        if suffix is None:
+            raise
+        detail = " ".join(str(exc).split())
+        raise ValueError(
+            f"DATA {text!r} could not be decompressed as {_FORMATS[suffix]}, as its name says "
+            f"({detail}): check that the file is complete, or rename it to match its format."
+        ) from None
+    except ValueError as exc:  # pandas' ParserError and the zip member checks
+        detail = " ".join(str(exc).split())
+        raise ValueError(f"DATA {text!r} could not be read as CSV: {detail}") from None
+
+
+def _check_header(frame: pd.DataFrame, header: list[str], path: Path) -> None:
+    """Refuse a header with a name twice, and say when the file is not comma-separated."""
+    seen: dict[str, list[int]] = {}
+    for position, column in enumerate(header, start=1):
+        seen.setdefault(column, []).append(position)
+    twice = {column: where for column, where in seen.items() if len(where) > 1}
+    if twice:
+        listed = "; ".join(
+            f"{column!r} (columns {', '.join(map(str, where))})" for column, where in twice.items()
+        )
+        raise ValueError(
+            f"DATA {str(path)!r} has column names that appear more than once: {listed}; "
+            "rename them so that each column has its own name."
+        )
+    if frame.shape[1] == 1:
+        only = str(frame.columns[0])
+        for separator, called in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+            if separator in only:
+                raise ValueError(
+                    f"DATA {str(path)!r} has one column, {_shown(only)}: it looks "
+                    f"{called}-separated, but CSV files must be comma-separated."
+                )
 
 
 def gold_mask(values: pd.Series, column: str) -> np.ndarray:
@@ -170,7 +335,7 @@ def gold_mask(values: pd.Series, column: str) -> np.ndarray:
     if pd.api.types.infer_dtype(values, skipna=True) != "boolean":
         seen = pd.unique(values.dropna())
         shown = ", ".join(
-            repr(v.item() if isinstance(v, np.generic) else v) for v in seen[:_MAX_VALUES]
+            _shown(v.item() if isinstance(v, np.generic) else v) for v in seen[:_MAX_VALUES]
         )
         if len(seen) > _MAX_VALUES:
             shown += f" and {len(seen) - _MAX_VALUES} more"
@@ -190,9 +355,15 @@ def gold_mask(values: pd.Series, column: str) -> np.ndarray:
     return values.to_numpy(dtype=bool)
 
 
+def _shown(value: Any) -> str:
+    """``repr(value)``, cut to `_MAX_SHOWN` characters."""
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
 def _column_list(columns: Any) -> str:
     names = [str(c) for c in columns]
-    shown = ", ".join(repr(c) for c in names[:_MAX_LISTED])
+    shown = ", ".join(_shown(c) for c in names[:_MAX_LISTED])
     more = f", ... ({len(names) - _MAX_LISTED} more)" if len(names) > _MAX_LISTED else ""
     return shown + more
 
@@ -206,20 +377,38 @@ def _require_column(frame: pd.DataFrame, column: str, option: str, path: Path) -
     return frame[column]
 
 
+def _not_numeric(dtype: Any) -> bool:
+    """Whether a column of this dtype is not numbers (booleans are codes, not numbers)."""
+    return pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype)
+
+
+def _as_float(values: pd.Series) -> np.ndarray:
+    """A numeric column as float64, pandas' missing values (``pd.NA``) as NaN."""
+    return values.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def _labels(values: pd.Series, column: str) -> np.ndarray:
-    if pd.api.types.is_bool_dtype(values.dtype) or not pd.api.types.is_numeric_dtype(values.dtype):
+    if _not_numeric(values.dtype) or pd.api.types.is_complex_dtype(values.dtype):
         example = values.dropna().iloc[0] if values.notna().any() else None
+        kind = "real" if pd.api.types.is_complex_dtype(values.dtype) else "numeric"
         raise ValueError(
-            f"label column {column!r} (--label-column) must be numeric; got dtype "
-            f"{values.dtype} (e.g. {example!r})."
+            f"label column {column!r} (--label-column) must be {kind}; got dtype "
+            f"{values.dtype} (e.g. {_shown(example)})."
         )
-    missing = int((~np.isfinite(values.to_numpy(dtype=np.float64))).sum())
+    y = _as_float(values)
+    missing = int((~np.isfinite(y)).sum())
     if missing:
         raise ValueError(
             f"label column {column!r} (--label-column) has {missing} missing or infinite "
             "value(s); drop or fill those rows first."
         )
-    return values.to_numpy(dtype=np.float64)
+    if np.abs(y).max() > _MAX_ABS:
+        raise ValueError(
+            f"label column {column!r} (--label-column) has values too large to fit on "
+            f"(|y| up to {np.abs(y).max():.3g}; above {_MAX_ABS:.3g} their squares overflow): "
+            "rescale it."
+        )
+    return y
 
 
 def _features(frame: pd.DataFrame, args: argparse.Namespace, path: Path) -> pd.DataFrame:
@@ -249,33 +438,47 @@ def _features(frame: pd.DataFrame, args: argparse.Namespace, path: Path) -> pd.D
                 f"{str(path)!r}; available columns: {_column_list(frame.columns)}."
             )
     X = frame[columns]
-    bad = {
-        str(c): str(dtype)
-        for c, dtype in X.dtypes.items()
-        if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype)
-    }
-    if bad:
-        listed = ", ".join(f"{c!r} ({dtype})" for c, dtype in bad.items())
-        raise ValueError(f"feature column(s) must be numeric; not numeric: {listed}.")
-    nonfinite = {
-        str(c): n
-        for c in columns
-        if (n := int((~np.isfinite(X[c].to_numpy(dtype=np.float64))).sum()))
-    }
+    for kind, test in (
+        ("numeric", _not_numeric),
+        ("real", pd.api.types.is_complex_dtype),
+    ):
+        bad = {str(c): str(dtype) for c, dtype in X.dtypes.items() if test(dtype)}
+        if bad:
+            listed = ", ".join(f"{_shown(c)} ({dtype})" for c, dtype in bad.items())
+            raise ValueError(f"feature column(s) must be {kind}; not {kind}: {listed}.")
+    values = {str(c): _as_float(X[c]) for c in columns}
+    nonfinite = {c: n for c, v in values.items() if (n := int((~np.isfinite(v)).sum()))}
     if nonfinite:
-        listed = ", ".join(f"{c!r} ({n})" for c, n in nonfinite.items())
+        listed = ", ".join(f"{_shown(c)} ({n})" for c, n in nonfinite.items())
         raise ValueError(
             f"feature column(s) with missing or infinite values (count): {listed}; impute or "
             "drop those rows first."
+        )
+    huge = {c: float(np.abs(v).max()) for c, v in values.items() if np.abs(v).max() > _MAX_ABS}
+    if huge:
+        listed = ", ".join(f"{_shown(c)} (|x| up to {m:.3g})" for c, m in huge.items())
+        raise ValueError(
+            f"feature column(s) with values too large for the estimators (above {_MAX_ABS:.3g} "
+            f"their squares overflow): {listed}; rescale them."
         )
     return X
 
 
 # -- options and messages -----------------------------------------------------------------------
-def _output_file(path: Path, option: str) -> Path:
-    if path.is_dir():
-        raise ValueError(f"{option} must be a file path; got the directory {str(path)!r}.")
-    return path
+def _same_file(first: Path, second: Path) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # one of them does not exist yet
+        return os.path.abspath(first) == os.path.abspath(second)
+
+
+def _distinct_paths(data: Path, out: Path, markdown: Path | None) -> None:
+    """Refuse outputs that would overwrite DATA or each other."""
+    for option, path in (("--out", out), ("--markdown", markdown)):
+        if path is not None and _same_file(path, data):
+            raise ValueError(f"{option} {str(path)!r} is DATA itself; writing it would erase it.")
+    if markdown is not None and _same_file(markdown, out):
+        raise ValueError(f"--markdown and --out must be different files; got {str(out)!r} twice.")
 
 
 def _diagnose_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -316,4 +519,6 @@ def _named(function: Any, args: argparse.Namespace, *positional: Any, **keywords
         for name, column in names.items():
             message = message.replace(name, column)
         kind = TypeError if isinstance(exc, TypeError) else ValueError
-        raise kind(message) from None
+        # the library's traceback is kept: --traceback shows it, and the message says where a
+        # dependency raised it
+        raise kind(message).with_traceback(exc.__traceback__) from None
