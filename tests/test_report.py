@@ -541,3 +541,30 @@ def test_defaults_and_exports():
         "bootstrap",
     )
     assert {"DiagnosticReport", "ReportFigure", "diagnose"} <= set(diagnostics_pkg.__all__)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_refuters_that_cannot_run_are_skipped_not_failed():
+    data = make_routing_data(n_samples=700, n_features=6, random_state=0)
+    split = data.split(n_test=100, n_gold=3, random_state=0)
+    router = _light_router().fit(split.X_train, split.y_train, gold=split.gold_train)
+    report = diagnose(
+        router,
+        split.X_train,
+        split.y_train,
+        gold=split.gold_train,
+        refuters=("data_subset", "bootstrap"),
+        n_simulations=2,
+        overrule=False,
+        random_state=0,
+    )
+    rows = report.summary().query("section == 'refutation'")
+    assert (rows["verdict"] == "skipped").all(), rows["note"].tolist()
+    assert rows["note"].str.contains("could not run on these data").all()
+    assert rows["n_simulations"].isna().all()
+    assert report.ok == report.overlap.ok  # skipped refuters do not fail the report
+    assert "Skipped (could not run on these data): data_subset, bootstrap refuters." in (
+        report._verdict_line()
+    )
+    assert any("collect more gold labels" in a for a in report.what_to_do())
+    report.to_html()  # renders without refits to draw

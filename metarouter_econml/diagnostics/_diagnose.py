@@ -96,7 +96,8 @@ def diagnose(
         default (four refuters) costs 41 fits of it, the original included; the time of each
         step is in the report's ``seconds``. The refuted estimates' spread, on which DoWhy's
         p-values rest, has a relative standard error of about ``1 / sqrt(2 (n - 1))``: 24 % with
-        10 simulations, 16 % with 20. Pass 20 or more for sharper p-values, 2-5 for a quick look.
+        10 simulations, 16 % with 20. Pass 20 or more for sharper p-values, 2-5 for a quick look:
+        below 10 the report marks every refuter verdict as indicative.
     subset_fraction : float in (0, 1), default=0.8
         Share of rows the ``"data_subset"`` refuter keeps.
     propensity : {"model", "router"} or array-like, default="model"
@@ -116,7 +117,9 @@ def diagnose(
     overrule : bool, default=True
         Learn OverRule's rules for the overlap region (in a separate, time-bounded process).
     overrule_components : int, default=3
-        Number of leading principal components OverRule runs on.
+        Number of leading principal components among OverRule's inputs (reduced to the number
+        of features when the data have fewer; the report says so). OverRule also gets the
+        feature along which the uncovered rows differ most from the gold rows.
     overrule_standardize : bool, default=False
         Standardise the features before that PCA (for columns in unrelated units).
     overrule_timeout : float, default=120.0
@@ -131,7 +134,11 @@ def diagnose(
     Returns
     -------
     DiagnosticReport
-        ``ok`` is False when a positivity check or a refuter fails.
+        ``ok`` is False when a positivity check or a refuter fails. A refuter fails only when
+        its refits move the mean bias by more than the tolerance and DoWhy's test rejects
+        (the rule is in :func:`refute_bias`); a refuter that cannot run on the data (e.g. too
+        few gold rows for its resamples) is ``"skipped"`` with the reason and does not make
+        ``ok`` False.
 
     Raises
     ------
@@ -155,6 +162,10 @@ def diagnose(
     -----
     When the router has no CATE estimator (``learner="auto"`` fell back to mean-shift or
     pooling), refutation is skipped and the report says why instead of failing.
+
+    OverRule runs in a separate Python process started in isolated mode (``python -I``) in a
+    private temporary directory, so modules in the caller's working directory (a
+    ``numpy.py`` planted in a data folder) are never imported by it.
 
     Examples
     --------

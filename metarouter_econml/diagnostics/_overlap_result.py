@@ -228,13 +228,16 @@ class OverRuleResult:
     def __str__(self) -> str:
         return self.to_text()
 
-    def to_text(self, *, timing: bool = True) -> str:
+    def to_text(self, *, timing: bool = True, bounds: bool = True) -> str:
         """The inputs, the rules, who is inside and the conclusion, in plain text.
 
         Parameters
         ----------
         timing : bool, default=True
             End with the search settings and the time taken (False: settings only).
+        bounds : bool, default=True
+            Write out the propensity bounds (False when they are shown next to it, as in the
+            diagnostic report).
 
         Returns
         -------
@@ -242,9 +245,10 @@ class OverRuleResult:
         """
         low, high = self.bounds
         lines = [
-            "OverRule (Oberst et al. 2020; DoWhy's rule learner) describes the rows whose "
-            f"P(gold | x) lies within [{low:.4g}, {high:.4g}] (the propensity check's bounds) "
-            f"with rules on {self.describe_inputs()}:",
+            "OverRule (Oberst et al. 2020; DoWhy's rule learner) describes the rows the "
+            "propensity check does not flag (P(gold | x) within its bounds"
+            + (f" [{low:.4g}, {high:.4g}]" if bounds else "")
+            + f") with rules on {self.describe_inputs()}:",
             *(f"  {line}" for line in self.describe_components()),
         ]
         if self.status == "rules":
@@ -402,9 +406,10 @@ class OverlapResult:
                 "threshold": SMD_NOTE_THRESHOLD,
                 "verdict": "info",
                 "note": (
-                    f"Feature {self.smd.index[0]!r}: SMD {top['smd']:+.3f} (gold minus "
-                    f"preference), {top['smd_weighted']:+.3f} after reweighting the gold rows; "
-                    f"above {SMD_NOTE_THRESHOLD} is a large imbalance, not by itself a positivity "
+                    f"Feature {self.smd.index[0]!r} ({'+' if top['smd'] > 0 else '-'}: gold "
+                    f"rows {'above' if top['smd'] > 0 else 'below'} preference rows on average; "
+                    "the SMD table has every feature, before and after reweighting). Above "
+                    f"{SMD_NOTE_THRESHOLD} is a large imbalance, not by itself a positivity "
                     "failure."
                 ),
             }

@@ -102,8 +102,9 @@ def verdict_rule(tolerance: float | None = None, standard_error: float | None = 
     str
     """
     values = ""
-    if tolerance is not None and standard_error is not None:
-        values = f" (here {tolerance:.3g}; standard error {standard_error:.3g})"
+    if tolerance is not None:
+        values = f" (here {tolerance:.3g}"
+        values += ")" if standard_error is None else f"; standard error {standard_error:.3g})"
     return (
         "A refuter fails when the mean of its refits differs from the value it tests (0 for "
         "the placebo, the original estimate for the others) by more than the tolerance "
@@ -706,16 +707,12 @@ def _verdict(
     else:
         rejects = p_value <= ALPHA
         evidence = f"DoWhy's p = {p_value:.3g}" + (" (rejects)" if rejects else "")
-    size = (
-        f"{'beyond' if material else 'within'} the tolerance {tolerance:.3g}"
-        if name != "placebo"
-        else f"{'beyond' if material else 'within'} the tolerance {tolerance:.3g} of zero"
-    )
+    size = f"{'beyond' if material else 'within'} the tolerance"
     failed = material and rejects
     if name == "placebo":
         head_ = (
-            f"{refits}: {what} gave a mean bias of {mean:.4g} (sd {sd:.3g}) against the "
-            f"original {original:.4g}; {size}; {evidence}."
+            f"{refits}: {what} gave a mean bias of {mean:.4g} (sd {sd:.3g}), {size} of zero; "
+            f"{evidence}."
         )
         if failed:
             note = (
@@ -735,8 +732,8 @@ def _verdict(
             )
     else:
         head_ = (
-            f"{refits}: {what} moved the mean bias from {original:.4g} to {mean:.4g} (by "
-            f"{shift:+.3g}, sd {sd:.3g}); {size}; {evidence}."
+            f"{refits}: {what} moved the mean bias to {mean:.4g} (by {shift:+.3g}, sd "
+            f"{sd:.3g}), {size}; {evidence}."
         )
         if failed:
             note = (

@@ -181,9 +181,16 @@ class DiagnosticReport:
         if r is not None:
             if r.reproduces_router:
                 lines.append(
-                    f"DoWhy's refit of the router's estimator reproduces its mean bias over the "
-                    f"{r.n_samples} rows used (the refuters' original estimate)."
+                    "DoWhy's refit of the router's estimator reproduces its mean bias over all "
+                    f"rows: that is the original estimate the refuters test (standard error "
+                    f"{r.standard_error:.3g})."
                 )
+                if r.n_outside_overlap:
+                    lines[-1] = (
+                        f"The refuters test the mean bias over the {r.n_samples} rows the "
+                        f"router's estimator saw, {r.estimate:.4g} (standard error "
+                        f"{r.standard_error:.3g})."
+                    )
             else:
                 lines.append(
                     f"DoWhy's refit of the router's estimator gives a mean bias of "
@@ -196,7 +203,7 @@ class DiagnosticReport:
     def _overrule_text(self, *, timing: bool) -> str:
         if self.overlap.overrule is None:
             return "OverRule was not run (overrule=False)."
-        return self.overlap.overrule.to_text(timing=timing)
+        return self.overlap.overrule.to_text(timing=timing, bounds=False)
 
     def _what_was_run(self, *, timestamp: bool) -> list[str]:
         s, o = self.settings, self.overlap
@@ -322,7 +329,7 @@ class DiagnosticReport:
             bias=tuple(self._bias_lines()),
             overrule=self._overrule_text(timing=timestamp),
             smd=smd_frame(self.overlap.smd_top),
-            refutation_rule=None if r is None else verdict_rule(r.tolerance, r.standard_error),
+            refutation_rule=None if r is None else verdict_rule(r.tolerance),
             figures=self.figures,
             what_was_run=tuple(self._what_was_run(timestamp=timestamp)),
         )
