@@ -23,7 +23,8 @@ OUTPUTS = ("curves.csv", "summary.csv", "summary.md", "efficiency_gain.png")
 
 
 def run_demo(out, *extra):
-    return main(["demo", *SMALL, "--splits", "2", "--out", str(out), *extra])
+    # --traceback: a bug in a run that should succeed shows its traceback in the failure
+    return main(["demo", *SMALL, "--splits", "2", "--out", str(out), "--traceback", *extra])
 
 
 @pytest.fixture(scope="module")

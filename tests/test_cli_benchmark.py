@@ -26,7 +26,7 @@ def run(out, *extra):
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "nested" / "out"
-    code, stdout, stderr = run(out)
+    code, stdout, stderr = run(out, "--traceback")  # a bug shows its traceback
     return {"code": code, "out": out, "stdout": stdout, "stderr": stderr}
 
 

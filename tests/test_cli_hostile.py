@@ -628,10 +628,12 @@ def test_library_names_become_the_options(module, message, expected):
 
 
 def _backquoted_names_are_options(stderr):
+    """Backquoted names that are neither options nor said to have no option (their base name,
+    before any ``=value``, is annotated once)."""
     names = re.findall(r"`([^`]+)`", stderr)
     bare = [n for n in names if not n.startswith("--") and not n.startswith("metarouter ")]
-    unexplained = [n for n in bare if f"`{n}` (set by `metarouter" not in stderr]
-    return unexplained
+    explained = set(re.findall(r"`(\w+)(?:=[^`]*)?` \(set by `metarouter", stderr))
+    return [n for n in bare if n.split("=")[0] not in explained]
 
 
 @pytest.mark.parametrize("n_features", [1, 2])
@@ -701,3 +703,78 @@ def test_few_gold_rows_write_a_report(n_gold, tmp_path):
 def test_every_command_has_traceback(argv):
     assert build_parser().parse_args(argv).traceback is False
     assert build_parser().parse_args([*argv, "--traceback"]).traceback is True
+
+
+# -- more hostile command lines ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("argv", "command", "message"),
+    [
+        (["demo", "--out", ""], "demo", "`--out` must be a path; got the empty string ''"),
+        (["benchmark", "--out", " "], "benchmark", "`--out` must be a path; got the empty string"),
+        (report_argv("", "r.html"), "report", "DATA must be a path; got the empty string ''"),
+        (report_argv("data.csv", ""), "report", "--out must be a path; got the empty string ''"),
+        (
+            report_argv("data.csv", "r.html", "--markdown", ""),
+            "report",
+            "--markdown must be a path; got the empty string ''",
+        ),
+    ],
+    ids=["demo-out", "benchmark-out", "report-data", "report-out", "report-markdown"],
+)
+def test_empty_paths_are_refused(argv, command, message, tmp_path, monkeypatch, csv_text):
+    """``Path("")`` is the current directory: demo --out '' wrote its files there."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.csv").write_text(csv_text)
+    code, _, stderr = call(*argv, *(SYNTHETIC if command != "report" else FAST))
+    assert_one_line_error(code, stderr, command, message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]
+
+
+def test_gold_and_label_column_must_differ(tmp_path, csv_text):
+    data = tmp_path / "data.csv"
+    data.write_text(csv_text)
+    argv = report_argv(data, tmp_path / "r.html", *FAST)
+    argv[argv.index("is_gold")] = "label"
+    code, _, stderr = call(*argv)
+    assert_one_line_error(
+        code, stderr, "report", "--gold-column and --label-column must be different columns"
+    )
+
+
+def test_constant_gold_labels_name_no_missing_option(tmp_path):
+    """MetaRouter's gold_scale='variance' needs gold labels that vary; no option sets it."""
+    table = frame()
+    table["label"] = 1.0
+    data = tmp_path / "data.csv"
+    table.to_csv(data, index=False)
+    code, _, stderr = call(*report_argv(data, tmp_path / "r.html", *FAST))
+    assert_one_line_error(
+        code,
+        stderr,
+        "report",
+        "`gold_scale='variance'` (set by `metarouter report` itself: no option sets it)",
+        "Fit metarouter_econml.MetaRouter from Python to set it.",
+    )
+    assert not _backquoted_names_are_options(stderr), stderr
+
+
+def test_option_values_in_library_messages_name_the_option():
+    args = build_parser().parse_args(["demo"])
+    message = one_line(ValueError("`bias='x'` is not a shape; `n_gold=1` is too few"), args)
+    assert message == "`--bias='x'` is not a shape; `--n-gold=1` is too few"
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, text):
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+
+def test_closed_stdout_is_not_an_error(tmp_path):
+    """``metarouter benchmark ... | head -1``: the reader goes away; the run still succeeds."""
+    argv = ["benchmark", *SYNTHETIC, "--splits", "1", "--methods", "random", "--quiet"]
+    stderr = io.StringIO()
+    with contextlib.redirect_stdout(_ClosedPipe()), contextlib.redirect_stderr(stderr):
+        code = main([*argv, "--out", str(tmp_path), "--traceback"])
+    assert code == 0, stderr.getvalue()
+    assert stderr.getvalue() == ""
+    assert (tmp_path / "protocol_summary.md").is_file()

@@ -72,7 +72,9 @@ def good_run(good_frame, tmp_path_factory):
     data = folder / "data.csv"
     good_frame.to_csv(data, index=False)
     out, md = folder / "nested" / "report.html", folder / "report.md"
-    result = run(*required(data, out), "--refuters", "none", "--markdown", str(md), "--quiet")
+    result = run(
+        *required(data, out), "--refuters", "none", "--markdown", str(md), "--quiet", "--traceback"
+    )
     return {"result": result, "out": out, "md": md}
 
 
@@ -94,7 +96,8 @@ def test_gzip_csv_with_violation_exits_1(bad_frame, tmp_path):
     data, out = tmp_path / "data.csv.gz", tmp_path / "report.html"
     bad_frame.to_csv(data, index=False, compression="gzip")
     code, stdout, stderr = run(
-        *required(data, out), "--refuters", "placebo", "--n-simulations", "2", "--no-overrule"
+        *required(data, out),
+        *("--refuters", "placebo", "--n-simulations", "2", "--no-overrule", "--traceback"),
     )
     assert code == 1, stdout + stderr
     assert "Fitting MetaRouter" in stderr and "Read 1500 rows (100 gold-standard)" in stderr

@@ -68,7 +68,8 @@ _REPORT_EXIT = (
     "Exit status: 0 when the report was written and every check passed; 1 when it was written "
     "but a check failed (positivity, effective sample size or a refuter; skipped checks do not "
     "count), like a linter; 2 for input errors (unreadable file, missing or malformed columns), "
-    "with a one-line message on stderr."
+    "with a one-line message on stderr, and for unexpected errors (a bug: --traceback shows "
+    "the traceback)."
 )
 
 _TRACEBACK_HELP = (

@@ -21,6 +21,7 @@ from ._common import (
     check_input_file,
     list_written,
     output_dir,
+    show,
     unexposed,
     writing,
 )
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     )
     reference = "pooled" if "pooled" in result.methods else result.methods[0]
     table = result.to_markdown(reference=reference)
-    print(table)
+    show(table)
 
     paths = {key: out / name for key, name in OUTPUTS.items()}
     with writing(out, "`--out`"):

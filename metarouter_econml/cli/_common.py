@@ -10,6 +10,7 @@ import argparse
 import errno
 import inspect
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -178,6 +179,7 @@ def output_dir(args: argparse.Namespace) -> Path:
         If ``--out`` is an existing non-directory, or cannot be written or created.
     """
     text = str(args.out)
+    _not_empty(text, "`--out`")
     out = Path(text)
     try:
         info = os.stat(out)
@@ -227,6 +229,12 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _not_empty(text: str, name: str) -> None:
+    """Refuse an empty path: ``Path("")`` is the current directory, which nobody typed."""
+    if not text.strip():
+        raise ValueError(f"{name} must be a path; got the empty string {text!r}.")
+
+
 def _file_ancestor(path: Path) -> Path | None:
     """The first ancestor of ``path`` that exists and is not a directory, if any."""
     for parent in reversed(path.parents):
@@ -269,6 +277,7 @@ def check_input_file(text: str, name: str) -> Path:
     ...
     ValueError: DATA '/' is a directory, not a data file.
     """
+    _not_empty(text, name)
     path = Path(text)
     try:
         info = os.stat(path)
@@ -351,6 +360,7 @@ def check_output_file(text: str, option: str) -> Path:
     ValueError
         If the file cannot be written; the message names the option and says why.
     """
+    _not_empty(text, option)
     path = Path(text)
     try:
         info = os.stat(path)
@@ -411,11 +421,37 @@ def announce(args: argparse.Namespace, data: Any) -> None:
         )
 
 
+def show(text: str = "") -> None:
+    """Print ``text`` on stdout; if the reader has gone (``metarouter ... | head``), stop printing.
+
+    The command goes on and exits with its own status: a closed pipe is not an error of the
+    run (the files are written), and stdout is pointed at ``os.devnull`` so that nothing else
+    (nor the interpreter's flush at exit) reports a broken pipe.
+
+    Parameters
+    ----------
+    text : str, default=""
+        What to print (a newline is added).
+    """
+    if getattr(sys.stdout, "_metarouter_closed", False):
+        return
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        devnull = open(os.devnull, "w")  # stays open: it replaces stdout
+        devnull._metarouter_closed = True  # type: ignore[attr-defined]
+        try:
+            os.dup2(devnull.fileno(), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass  # not a real file descriptor (e.g. redirected in a test)
+        sys.stdout = devnull
+
+
 def list_written(paths: Sequence[Path]) -> None:
     """Print the files a command wrote, one per line."""
-    print("\nWrote:")
+    show("\nWrote:")
     for path in paths:
-        print(f"  {path}")
+        show(f"  {path}")
 
 
 def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -512,10 +548,13 @@ def one_line(
     names.update(renamed or {})
     for name, shown in names.items():
         message = message.replace(f"`{name}`", shown)
+        if shown.startswith("`--"):  # `learner='x'` -> `--learner='x'`
+            message = message.replace(f"`{name}=", f"{shown[:-1]}=")
     for name, advice in (unexposed or {}).items():
-        if f"`{name}`" in message:
-            said = f"`{name}` (set by `{PROG} {args.command}` itself: no option sets it)"
-            message = message.replace(f"`{name}`", said, 1)
+        found = re.search(rf"`{re.escape(name)}(=[^`]*)?`", message)
+        if found:
+            said = f"{found.group(0)} (set by `{PROG} {args.command}` itself: no option sets it)"
+            message = message[: found.start()] + said + message[found.end() :]
             message += ("" if message.endswith((".", "!", "?")) else ".") + " " + advice
     return message
 

@@ -17,6 +17,7 @@ from ._common import (
     list_written,
     markdown_table,
     output_dir,
+    show,
     unexposed,
     writing,
 )
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     )
     seeds = f"Split seeds (drawn from seed {args.random_state}): {result.settings['seeds']}."
     table = _table(summary) + _warning_text(result)
-    print(table)
+    show(table)
 
     paths = {
         "curves": out / "curves.csv",

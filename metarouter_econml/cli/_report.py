@@ -38,6 +38,7 @@ from ._common import (
     check_input_file,
     check_output_file,
     list_written,
+    show,
     unexposed,
     writing,
 )
@@ -95,6 +96,11 @@ def run(args: argparse.Namespace) -> int:
     markdown = None if args.markdown is None else check_output_file(args.markdown, "--markdown")
     _distinct_paths(path, out, markdown)
     options = _diagnose_options(args)
+    if args.gold_column == args.label_column:
+        raise ValueError(
+            f"--gold-column and --label-column must be different columns; got "
+            f"{args.gold_column!r} for both."
+        )
     frame = read_table(path)
     gold = gold_mask(
         _require_column(frame, args.gold_column, "--gold-column", path), args.gold_column
@@ -143,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
             markdown.parent.mkdir(parents=True, exist_ok=True)
             markdown.write_text(report.to_markdown(), encoding="utf-8")
         written.append(markdown)
-    print(report)
+    show(str(report))
     list_written(written)
     return 0 if report.ok else 1
 
