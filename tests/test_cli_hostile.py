@@ -778,3 +778,34 @@ def test_closed_stdout_is_not_an_error(tmp_path):
     assert code == 0, stderr.getvalue()
     assert stderr.getvalue() == ""
     assert (tmp_path / "protocol_summary.md").is_file()
+
+
+def test_printed_advice_names_the_options(tmp_path, monkeypatch, csv_text):
+    """The report's advice is the library's text ("rerun with n_simulations >= 10"); printed
+    by the command it names the options. Settings shown as name=value stay as they are."""
+
+    class Report:
+        ok = False
+
+        def to_html(self, path):
+            path.write_text("<html></html>")
+
+        def __str__(self):
+            return "random_state=0\n- rerun with n_simulations >= 10 and another random_state."
+
+    monkeypatch.setattr(_report, "diagnose", lambda *args, **kwargs: Report())
+    data = tmp_path / "data.csv"
+    data.write_text(csv_text)
+    code, stdout, stderr = call(*report_argv(data, tmp_path / "r.html", *FAST))
+    assert code == 1, stderr  # written, a check failed
+    assert "random_state=0\n- rerun with --n-simulations >= 10 and another --random-state." in (
+        stdout
+    )
+
+
+def test_help_states_the_bounds(capsys):
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "number of random splits (1 to 100,000)" in text
+    assert "at most 4 per core" in text and "--traceback" in text

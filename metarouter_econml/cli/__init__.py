@@ -106,17 +106,26 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     )
     demo.add_argument("--out", default="demo_output", help="output directory (created if missing)")
     demo.add_argument(
-        "--n-samples", type=at_most(MAX_SAMPLES), default=5000, help="number of queries"
+        "--n-samples",
+        type=at_most(MAX_SAMPLES),
+        default=5000,
+        help=f"number of queries (at most {MAX_SAMPLES:,})",
     )
     demo.add_argument(
-        "--n-features", type=at_most(MAX_FEATURES), default=50, help="number of features"
+        "--n-features",
+        type=at_most(MAX_FEATURES),
+        default=50,
+        help=f"number of features (at most {MAX_FEATURES:,})",
     )
     demo.add_argument(
         "--n-gold", type=at_least(2), default=100, help="gold-standard training rows per split"
     )
     demo.add_argument("--n-test", type=at_least(2), default=500, help="test rows per split")
     demo.add_argument(
-        "--splits", type=at_least(1, MAX_LOOPS), default=3, help="number of random splits"
+        "--splits",
+        type=at_least(1, MAX_LOOPS),
+        default=3,
+        help=f"number of random splits (1 to {MAX_LOOPS:,})",
     )
     demo.add_argument(
         "--bias",
@@ -163,20 +172,23 @@ def _add_benchmark(commands: argparse._SubParsersAction) -> None:
         "--n-samples",
         type=at_most(MAX_SAMPLES),
         default=argparse.SUPPRESS,
-        help="synthetic data only: number of queries (default: 5000)",
+        help=f"synthetic data only: number of queries (default: 5000; at most {MAX_SAMPLES:,})",
     )
     benchmark.add_argument(
         "--n-features",
         type=at_most(MAX_FEATURES),
         default=argparse.SUPPRESS,
-        help="synthetic data only: number of features (default: 50)",
+        help=f"synthetic data only: number of features (default: 50; at most {MAX_FEATURES:,})",
     )
     benchmark.add_argument(
         "--n-gold", type=at_least(2), default=100, help="gold-standard training rows per split"
     )
     benchmark.add_argument("--n-test", type=at_least(2), default=500, help="test rows per split")
     benchmark.add_argument(
-        "--splits", type=at_least(1, MAX_LOOPS), default=20, help="number of random splits"
+        "--splits",
+        type=at_least(1, MAX_LOOPS),
+        default=20,
+        help=f"number of random splits (1 to {MAX_LOOPS:,})",
     )
     benchmark.add_argument(
         "--methods",
@@ -267,8 +279,8 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
         "--n-simulations",
         type=at_least(2, MAX_LOOPS),
         default=argparse.SUPPRESS,
-        help="refits per refuter (default: diagnose's default); each refits the whole bias "
-        "estimator, so the time grows linearly with it",
+        help=f"refits per refuter, 2 to {MAX_LOOPS:,} (default: diagnose's default); each refits "
+        "the whole bias estimator, so the time grows linearly with it",
     )
     report.add_argument(
         "--no-overrule",

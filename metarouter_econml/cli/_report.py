@@ -19,6 +19,7 @@ import gzip
 import io
 import lzma
 import os
+import re
 import sys
 import warnings
 import zipfile
@@ -149,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
             markdown.parent.mkdir(parents=True, exist_ok=True)
             markdown.write_text(report.to_markdown(), encoding="utf-8")
         written.append(markdown)
-    show(str(report))
+    show(in_options(str(report)))
     list_written(written)
     return 0 if report.ok else 1
 
@@ -476,6 +477,36 @@ def _same_file(first: Path, second: Path) -> bool:
         return os.path.samefile(first, second)
     except OSError:  # one of them does not exist yet
         return os.path.abspath(first) == os.path.abspath(second)
+
+
+#: diagnose's parameters that the report's advice may name -> the options that set them.
+_ADVICE_NAMES = {"n_simulations": "--n-simulations", "random_state": "--random-state"}
+
+
+def in_options(text: str) -> str:
+    """Name diagnose's parameters in the report's advice as the options that set them.
+
+    The report is the library's text, written for Python users ("rerun with n_simulations >=
+    10"); printed by the command, the advice names the options. Settings shown as
+    ``name=value`` are left as they are.
+
+    Parameters
+    ----------
+    text : str
+        The report as text.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> in_options("rerun with n_simulations >= 10 (random_state=0)")
+    'rerun with --n-simulations >= 10 (random_state=0)'
+    """
+    for name, option in _ADVICE_NAMES.items():
+        text = re.sub(rf"(?<![\w-]){name}\b(?!=)", option, text)
+    return text
 
 
 def _distinct_paths(data: Path, out: Path, markdown: Path | None) -> None:
