@@ -137,6 +137,28 @@ def test_fitting_a_router_leaves_the_display_hook_alone():
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
 
 
+FIRST_IMPORTS = [
+    "import metarouter_econml",
+    "from metarouter_econml.datasets import make_routing_data",
+    "from metarouter_econml.evaluation import run_protocol",
+    "from metarouter_econml.diagnostics import diagnose",
+    "from metarouter_econml.text import SentenceEmbedder",
+]
+
+
+@pytest.mark.parametrize("first", FIRST_IMPORTS)
+def test_a_first_import_of_any_public_module_leaves_the_warning_filters_alone(first):
+    script = (
+        f"import warnings; before = list(warnings.filters); {first}; "
+        "print(warnings.filters == before)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+
+
 def test_import_and_use_leave_the_callers_warning_filters_alone(tmp_path):
     """Importing the package, fitting every learner, diagnosing and saving add no filters."""
     script = textwrap.dedent(

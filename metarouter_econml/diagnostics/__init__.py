@@ -7,13 +7,16 @@ Constants for callers that check options before fitting (the command line does):
 - :data:`DEFAULT_N_SIMULATIONS`: the refits per refuter of :func:`diagnose`.
 """
 
-from ._diagnose import DEFAULT_N_SIMULATIONS, diagnose
-from ._display import OverlapDisplay, ProjectionDisplay
-from ._figures import ReportFigure
-from ._overlap import assess_overlap
-from ._overlap_result import OverlapResult, OverRuleResult, UncoveredRegion
-from ._refute import REFUTERS, RefutationResult, refute_bias
-from ._report import DiagnosticReport
+from .._compat import warning_filters_kept
+
+with warning_filters_kept():  # dependencies' first imports add process-wide filters; undo them
+    from ._diagnose import DEFAULT_N_SIMULATIONS, diagnose
+    from ._display import OverlapDisplay, ProjectionDisplay
+    from ._figures import ReportFigure
+    from ._overlap import assess_overlap
+    from ._overlap_result import OverlapResult, OverRuleResult, UncoveredRegion
+    from ._refute import REFUTERS, RefutationResult, refute_bias
+    from ._report import DiagnosticReport
 
 __all__ = [
     "DEFAULT_N_SIMULATIONS",
