@@ -128,8 +128,11 @@ def test_result_table_shape(result, split):
     assert (result.table["n_simulations"] == 5).all()
     assert set(result.table["verdict"]) <= {"pass", "fail"}
     assert result.reproduces_router
-    assert (result.table["tolerance"] == result.tolerance).all()
+    placebo = result.table["refuter"] == "placebo"
+    assert (result.table.loc[~placebo, "tolerance"] == result.tolerance).all()
+    assert (result.table.loc[placebo, "tolerance"] == result.placebo_tolerance).all()
     assert result.tolerance == max(0.1 * abs(result.estimate), result.standard_error)
+    assert result.placebo_tolerance == max(0.1 * abs(result.estimate), 0.5 * result.standard_error)
     assert result.n_samples == len(split.X_train)
     assert result.n_gold == 200
     assert result.n_outside_overlap == 0
@@ -403,9 +406,10 @@ def test_standard_error_is_the_two_sample_one():
 
 
 def test_verdict_rule_is_stated_once_with_the_constants():
-    text = _refute.verdict_rule(0.031, 0.025)
-    assert "max(10% of |estimate|, 1 standard error" in text
-    assert "here 0.031; standard error 0.025" in text and "p <= 0.05" in text
+    text = _refute.verdict_rule(0.031, 0.016, 0.031)
+    assert "max(10% of |estimate|, 1 standard error of the estimate) (here 0.031)" in text
+    assert "max(10% of |estimate|, 0.5 standard error) (here 0.016)" in text
+    assert "The standard error is 0.031." in text and "p <= 0.05" in text
 
 
 def test_diagnostics_exports():

@@ -162,7 +162,9 @@ def test_summary_concatenates_both_results(good_report):
     # value: how far the refits moved from the value tested; threshold: the rule's tolerance
     table = good_report.refutations.table
     np.testing.assert_allclose(refuted["value"].to_numpy(), table["shift"].abs().to_numpy())
-    assert (refuted["threshold"] == good_report.refutations.tolerance).all()
+    np.testing.assert_array_equal(refuted["threshold"].to_numpy(), table["tolerance"].to_numpy())
+    assert refuted["threshold"].iloc[0] == good_report.refutations.placebo_tolerance
+    assert refuted["threshold"].iloc[1] == good_report.refutations.tolerance
     assert (refuted["n_simulations"] == 4).all()
     assert summary["n_simulations"].iloc[:n_overlap].isna().all()
     assert all("p = " in note for note in refuted["note"])

@@ -232,10 +232,10 @@ def _refutation_figure(refutations: RefutationResult) -> ReportFigure:
     table = refutations.table.set_index("refuter")
     names = [n for n, sims in refutations.simulations.items() if sims.size]
     figure, ax = _new_axes(height=2.2 + 0.75 * len(names))
-    tol = refutations.tolerance
     for i, name in enumerate(names):
         sims = refutations.simulations[name]
         tested = 0.0 if name == "placebo" else refutations.estimate
+        tol = refutations.placebo_tolerance if name == "placebo" else refutations.tolerance
         ax.fill_betweenx(
             [i - 0.35, i + 0.35],
             tested - tol,

@@ -329,7 +329,7 @@ class DiagnosticReport:
             bias=tuple(self._bias_lines()),
             overrule=self._overrule_text(timing=timestamp),
             smd=smd_frame(self.overlap.smd_top),
-            refutation_rule=None if r is None else verdict_rule(r.tolerance),
+            refutation_rule=None if r is None else verdict_rule(r.tolerance, r.placebo_tolerance),
             figures=self.figures,
             what_was_run=tuple(self._what_was_run(timestamp=timestamp)),
         )
