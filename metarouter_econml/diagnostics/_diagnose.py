@@ -20,6 +20,7 @@ from .._validation import (
     check_features,
     check_gold_mask,
     check_labels,
+    default_feature_names,
     random_seed,
 )
 from ._figures import draw_figures
@@ -326,7 +327,7 @@ def _feature_names(X, router: MetaRouter, n_features: int) -> list[str]:
         return [str(c) for c in X.columns]
     names = getattr(router, "feature_names_in_", None)
     if names is None:
-        return [f"x{j}" for j in range(n_features)]
+        return default_feature_names(n_features)
     return [str(c) for c in names]
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._compat import import_dowhy_quietly
+from .._validation import default_feature_names
 
 TREATMENT = "gold_source"
 OUTCOME = "label_pb_scale"
@@ -56,7 +57,7 @@ class RefuterCannotRun(Exception):
 
 def safe_feature_names(n_features: int) -> list[str]:
     """Return the column names DoWhy sees: ``x0, ..., x{n_features - 1}``."""
-    return [f"x{j}" for j in range(n_features)]
+    return default_feature_names(n_features)
 
 
 class _Recorder:

@@ -32,6 +32,7 @@ from .._validation import (
     check_features,
     check_gold_mask,
     check_params,
+    default_feature_names,
     nullable,
     random_seed,
 )
@@ -118,7 +119,7 @@ def feature_names(X, n_features: int) -> list[str]:
     """The names shown for the features: DataFrame column names, else ``x0, x1, ...``."""
     if isinstance(X, pd.DataFrame):
         return [str(c) for c in X.columns]
-    return [f"x{j}" for j in range(n_features)]
+    return default_feature_names(n_features)
 
 
 def cross_fit_propensity(
