@@ -1,8 +1,9 @@
 """Saving and loading fitted routers in a format that loads without running code from the file.
 
-A router file is a zip archive (:mod:`._archive`) of a JSON header (format, router class, the
-versions of :data:`RECORDED_PACKAGES` that wrote it, the parameters that could not be saved,
-a SHA-256 digest) and a payload in skops' safe format (:mod:`._save_load`).
+A router file is a zip archive (:mod:`._archive`) of a JSON header (format and format version,
+router class, the versions of :data:`RECORDED_PACKAGES` that wrote it, the parameters that could
+not be saved, a SHA-256 digest) and a payload in skops' safe format (:mod:`._save_load`). Files
+of format versions 1 and 2 load; a file is written in the oldest version that holds it.
 
 What is saved, and what is not
     * The router model (``router_model_``) whole. A LightGBM model travels as LightGBM's own
@@ -10,11 +11,14 @@ What is saved, and what is not
       types whose fitted state :mod:`._models` checks (LightGBM, scikit-learn trees and
       forests, linear models, pipelines of ``StandardScaler`` and one of these); ``save``
       refuses others.
-    * For a :class:`~metarouter_econml.MetaRouter` with a CATE learner, the final CATE model of
-      its EconML estimator only; a loaded router holds a read-only stand-in with ``effect`` and
-      ``const_marginal_effect`` that gives the same bits (:mod:`._standin`). Learners
-      ``"causal_forest"`` and ``"forest_dr"`` cannot be saved (their EconML forests are not
-      rebuildable by skops); ``save`` says so.
+    * For a :class:`~metarouter_econml.MetaRouter` with a CATE learner, the final stage of its
+      EconML estimator only: the final CATE model and, if EconML standardised the features
+      first, its fitted ``StandardScaler`` featurizer (other featurizers are refused). A loaded
+      router holds a read-only stand-in with ``effect`` and ``const_marginal_effect`` that gives
+      the same bits (:mod:`._standin`). The forests of learners ``"causal_forest"`` and
+      ``"forest_dr"``, whose Cython trees skops cannot rebuild, are saved as the plain arrays of
+      their point estimate and evaluated with numpy (:mod:`._forest`); no EconML type is built
+      on load.
     * The public fitted attributes, including ``propensity_`` (one float per training row, the
       record of overlap); never the training data.
     * The parameters whose types are all trusted. The others (e.g. a custom nuisance model)
@@ -32,7 +36,9 @@ Safety
       and in chunks, so a zip bomb is refused before it is inflated (:mod:`._archive`,
       :mod:`._payload`); JSON that nests too deeply is refused;
     * tree models store raw indices that their prediction code follows unchecked, so every one
-      is audited (:mod:`._audit`, :mod:`._lightgbm_text`); the router, CATE and overlap models
+      is audited (:mod:`._audit`, :mod:`._lightgbm_text`, and for EconML forests
+      :func:`._forest.check_forest`, within a cap on trees and nodes); the router, CATE and
+      overlap models
       must be of checked types with consistent fitted state, and give finite predictions
       (probabilities in [0, 1]) on a row of zeros (:mod:`._models`);
     * every call into skops runs under

@@ -5,6 +5,14 @@ versions of the libraries that wrote the file (:data:`RECORDED_PACKAGES`), the p
 could not be saved, and a SHA-256 digest of the header and the payload (:data:`PAYLOAD_NAME`)
 together. This module knows nothing of routers or of what the payload holds.
 
+Versions
+    :data:`FORMAT_VERSION` is the newest format; a file is written in the oldest version that
+    holds its contents, so that older releases keep reading what they can, and every version in
+    :data:`READABLE_FORMAT_VERSIONS` is read. Version 1: the first format. Version 2 (this
+    release): a payload may also hold a MetaRouter's CATE final stage as a featurizer and a
+    final model, or as an EconML forest's arrays (:mod:`._standin`); nothing else changed, so
+    version 1 files load as before.
+
 Limits
     A file is read only as far as these limits allow, and refused with a ``ValueError`` naming
     the file, the member and the limit as soon as one is passed: sizes declared in the zip
@@ -62,6 +70,7 @@ __all__ = [
     "MAX_MEMBERS",
     "MAX_PAYLOAD_BYTES",
     "PAYLOAD_NAME",
+    "READABLE_FORMAT_VERSIONS",
     "READ_CHUNK_BYTES",
     "READ_ERRORS",
     "ZIP_TAIL_BYTES",
@@ -80,7 +89,8 @@ __all__ = [
 ]
 
 FORMAT = "metarouter_econml.router"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMAT_VERSIONS = (1, 2)
 HEADER_NAME = "metarouter.json"
 PAYLOAD_NAME = "router.skops"
 
@@ -214,7 +224,14 @@ def digest(header: dict, payload: bytes) -> str:
     return hashlib.sha256(canonical + b"\0" + payload).hexdigest()
 
 
-def write_archive(path: Path, class_name: str, payload: bytes, dropped_params: dict) -> None:
+def write_archive(
+    path: Path,
+    class_name: str,
+    payload: bytes,
+    dropped_params: dict,
+    *,
+    format_version: int = FORMAT_VERSION,
+) -> None:
     """Write a router file atomically: a complete new file or the old one, never half of one.
 
     Parameters
@@ -227,15 +244,23 @@ def write_archive(path: Path, class_name: str, payload: bytes, dropped_params: d
         The skops payload.
     dropped_params : dict
         Names and reprs of the parameters that could not be saved.
+    format_version : int, default=FORMAT_VERSION
+        The version recorded in the header, one of :data:`READABLE_FORMAT_VERSIONS`: the oldest
+        that holds the payload's contents (the caller knows them).
 
     Raises
     ------
     ValueError
-        If the payload or the header is larger than :func:`read_archive` reads.
+        If the payload or the header is larger than :func:`read_archive` reads, or the version
+        is not one that it reads.
     """
+    if format_version not in READABLE_FORMAT_VERSIONS:
+        raise ValueError(
+            f"`format_version` must be one of {READABLE_FORMAT_VERSIONS}; got {format_version!r}."
+        )
     header = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": format_version,
         "class": class_name,
         "versions": current_versions(),
         "dropped_params": dropped_params,
@@ -447,7 +472,8 @@ def read_archive(path: Path) -> tuple[dict, bytes]:
     Returns
     -------
     header : dict
-        The header, in this format and version, whose digest matches.
+        The header, in this format and one of :data:`READABLE_FORMAT_VERSIONS`, whose digest
+        matches.
     payload : bytes
         The skops payload, not yet inspected.
 
@@ -477,11 +503,11 @@ def read_archive(path: Path) -> tuple[dict, bytes]:
             header, payload = _read_members(archive, path, not_ours)
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ValueError(f"{not_ours}: its header does not name the format {FORMAT!r}.")
-    if header.get("format_version") != FORMAT_VERSION:
+    version = header.get("format_version")
+    if not (type(version) is int and version in READABLE_FORMAT_VERSIONS):
         raise ValueError(
-            f"{path} is in router file format version {header.get('format_version')!r:.40}; "
-            f"this metarouter_econml reads version {FORMAT_VERSION}. Use the version that wrote "
-            "it."
+            f"{path} is in router file format version {version!r:.40}; this metarouter_econml "
+            f"reads versions {list(READABLE_FORMAT_VERSIONS)}. Use the version that wrote it."
         )
     if header.get("sha256") != digest(header, payload):
         raise ValueError(

@@ -5,7 +5,8 @@ follows without bounds checks (which is why skops does not trust ``sklearn.tree.
 default). A scikit-learn ``Tree`` is checked once built: node count within capacity, children
 pointing forward inside the tree, features within its estimator's feature count. A LightGBM
 booster is checked as text (:mod:`._lightgbm_text`), in the skops schema before LightGBM parses
-it, and again once built.
+it, and again once built. The trees of an EconML forest are plain arrays in a CATE model's final
+stage, audited with it by :func:`._forest.check_forest` (through :mod:`._models`).
 """
 
 from __future__ import annotations

@@ -18,6 +18,11 @@ Classifiers (overlap models, binary)
 Pipelines
     A scikit-learn ``Pipeline`` of ``StandardScaler`` steps and one final model of the role's
     types.
+CATE final stages (:mod:`._standin`)
+    One of the regressors above; or a ``StandardScaler`` featurizer (or none) and one of the
+    regressors above, for ``NonParamDML`` and ``DRLearner``; or a featurizer (or none) and the
+    arrays of an EconML forest (:mod:`._forest`), for ``CausalForestDML`` and
+    ``ForestDRLearner``. No EconML type is ever built from a file.
 
 What is checked, against the router's number of features ``n``
     * every model: ``n_features_in_ == n``, and its thread count (``n_jobs`` and LightGBM's
@@ -31,8 +36,11 @@ What is checked, against the router's number of features ``n``
       classifier), finite; forests: a non-empty list of trees of the forest's kind, each checked;
     * linear models: ``coef_`` of shape ``(n,)`` (``(1, n)`` for a logistic regression), a
       scalar ``intercept_`` (shape ``(1,)``), all finite; two classes for a classifier;
-    * ``StandardScaler``: ``mean_`` and ``scale_`` of shape ``(n,)`` where they are used,
-      finite, ``scale_`` positive.
+    * ``StandardScaler`` (pipeline step or featurizer): ``mean_`` and ``scale_`` of shape
+      ``(n,)`` where they are used, finite, ``scale_`` positive;
+    * an EconML forest's arrays: every check of :func:`._forest.check_forest` (node and feature
+      indices in range, each tree a tree, finite values, at most
+      :data:`._forest.MAX_FOREST_TREES` trees and :data:`._forest.MAX_FOREST_NODES` nodes).
 
 Then every model predicts on one row of zeros: a regressor must give one finite value (for the
 CATE model, through the final stage of :mod:`._standin`), a classifier two probabilities in
@@ -48,7 +56,8 @@ from typing import Any
 
 import numpy as np
 
-from ._standin import final_stage_effect
+from ._forest import check_forest
+from ._standin import FOREST_KINDS, final_stage_effect
 
 __all__ = ["MAX_THREADS", "check_models", "model_types"]
 
@@ -74,8 +83,9 @@ def check_models(
         ``router_model_``.
     overlap_models : list of classifiers or None
         ``overlap_models_`` of a MetaRouter fitted with ``overlap="trim"``.
-    cate : (kind, model) or None
-        The kind (:data:`._standin.KINDS`) and final model of the CATE estimator.
+    cate : (kind, final stage) or None
+        The kind (:data:`._standin.KINDS`) and final stage of the CATE estimator: its final
+        model, or a dict of its featurizer and final model (:mod:`._standin`).
     n_features : int
         The router's ``n_features_in_``.
     source : str
@@ -92,13 +102,14 @@ def check_models(
         if not (isinstance(overlap_models, list) and overlap_models):
             raise ValueError(f"{source}: `overlap_models_` is not a list of fitted classifiers.")
         roles += [("overlap model", model, True) for model in overlap_models]
-    if cate is not None:
-        roles.append(("CATE model", cate[1], False))
     for role, model, classifier in roles:
         _check_model(model, n_features, role, classifier, source)
+    if cate is not None:
+        _check_final_stage(cate[0], cate[1], n_features, source)
+        roles.append(("CATE model", cate[1], False))
     zeros = np.zeros((1, n_features))
     for role, model, classifier in roles:
-        bad = f"{source}: its {role} {type(model).__name__}"
+        bad = f"{source}: its {role} {_name(model)}"
         try:
             if classifier:
                 out = np.asarray(model.predict_proba(zeros), dtype=np.float64)
@@ -121,6 +132,46 @@ def check_models(
                 f"{bad} predicts {out.ravel()[:4]} for a row of zeros; it must predict one "
                 "finite value."
             )
+
+
+def _name(model: Any) -> str:
+    """A model's class name; for a final stage of :mod:`._standin`, its parts'."""
+    if not isinstance(model, dict):
+        return type(model).__name__
+    final = model.get("model_final")
+    parts = [model.get("featurizer"), final]
+    return " and ".join(
+        "EconML forest" if isinstance(part, dict) else type(part).__name__
+        for part in parts
+        if part is not None
+    )
+
+
+def _check_final_stage(kind: str, stage: Any, n_features: int, source: str) -> None:
+    """The CATE model: a regressor, or a dict of a featurizer (or None) and a final model."""
+    role = "CATE model"
+    if not isinstance(stage, dict):
+        if kind in FOREST_KINDS:
+            raise ValueError(f"{source}: its {role} of a {kind} is not an encoded forest.")
+        _check_model(stage, n_features, role, False, source)
+        return
+    from sklearn.preprocessing import StandardScaler
+
+    featurizer, final = stage.get("featurizer"), stage.get("model_final")
+    if featurizer is not None:
+        bad = f"{source}: its {role}'s featurizer {type(featurizer).__name__}"
+        if type(featurizer) is not StandardScaler:
+            raise ValueError(
+                f"{bad} is not a StandardScaler, the only featurizer that router files hold."
+            )
+        _check_features(featurizer, n_features, f"{bad} is inconsistent")
+        _standard_scaler(featurizer, n_features, f"{bad} is inconsistent")
+    if kind in FOREST_KINDS:
+        check_forest(final, n_features, f"{source}: its {role} is inconsistent")
+    elif isinstance(final, dict):
+        raise ValueError(f"{source}: its {role} of a {kind} is a forest's arrays.")
+    else:
+        _check_model(final, n_features, role, False, source)
 
 
 def _check_model(model: Any, n_features: int, role: str, classifier: bool, source: str) -> None:

@@ -17,7 +17,7 @@ from ._archive import check_path, read_archive, warn_on_version_change, write_ar
 from ._audit import check_lightgbm_text, check_trees, lightgbm_texts_in_schema
 from ._models import check_models
 from ._payload import check_payload_archive, parse_schema
-from ._standin import SAVEABLE_LEARNERS, decode_cate, encode_cate
+from ._standin import SAVEABLE_LEARNERS, cate_format_version, decode_cate, encode_cate
 
 __all__ = ["TRUSTED_TYPES", "load_router", "save_router"]
 
@@ -44,9 +44,12 @@ def save_router(router: Any, path: Any) -> None:
 
     The payload holds the router's parameters (those that skops can save with trusted types;
     the others are listed in the header by their repr), its public fitted attributes, and for a
-    MetaRouter the final CATE model only (:func:`._standin.encode_cate`). Everything that
-    :func:`load_router` checks is checked here first, so a file that would not load is never
-    written. skops runs under :func:`.._compat.skops_module_lookup_without_imports`.
+    MetaRouter the final stage of its CATE estimator only (:func:`._standin.encode_cate`: the
+    final model, its ``StandardScaler`` featurizer if any, an EconML forest as plain arrays).
+    The file is written in the oldest format version that holds it
+    (:func:`._standin.cate_format_version`). Everything that :func:`load_router` checks is
+    checked here first, so a file that would not load is never written. skops runs under
+    :func:`.._compat.skops_module_lookup_without_imports`.
 
     Parameters
     ----------
@@ -59,9 +62,10 @@ def save_router(router: Any, path: Any) -> None:
         If the router is not fitted.
     ValueError
         If it holds a type that :func:`load_router` would not trust, a CATE estimator whose
-        final model cannot be saved, a router, CATE or overlap model of a type that a router
-        file cannot hold (:mod:`._models`), a malformed tree, or more than the limits of
-        :mod:`._archive` and :mod:`._payload`.
+        final stage cannot be saved (another estimator or featurizer), a router, CATE or overlap
+        model of a type that a router file cannot hold (:mod:`._models`), a malformed tree or
+        forest, or more than the limits of :mod:`._archive`, :mod:`._payload` and
+        :mod:`._forest`.
     """
     check_is_fitted(router, "router_model_")
     path = check_path(path, for_writing=True)
@@ -87,7 +91,13 @@ def save_router(router: Any, path: Any) -> None:
         parse_schema(check_payload_archive(payload_bytes, "this router"), "this router")
     except ValueError as exc:
         raise ValueError(f"{cannot}: `load` would refuse its payload ({exc})") from None
-    write_archive(path, type(router).__name__, payload_bytes, dropped)
+    write_archive(
+        path,
+        type(router).__name__,
+        payload_bytes,
+        dropped,
+        format_version=cate_format_version(cate),
+    )
 
 
 def _payload(router: Any) -> tuple[dict, bytes, dict]:
@@ -137,8 +147,9 @@ def load_router(path: Any, classes: dict[str, type]) -> Any:
     digest is checked, the payload's archive is checked member by member (:mod:`._payload`),
     then every type in it must be trusted (skops' defaults and :data:`TRUSTED_TYPES`),
     LightGBM text models are audited before LightGBM parses them, every tree is audited and the
-    router, CATE and overlap models are checked (:mod:`._models`) before the router is
-    returned. Every call into skops runs under
+    router, CATE and overlap models are checked (:mod:`._models`; an EconML forest's arrays by
+    :mod:`._forest`) before the router is returned. Files of every version in
+    :data:`._archive.READABLE_FORMAT_VERSIONS` load. Every call into skops runs under
     :func:`.._compat.skops_module_lookup_without_imports`, so that its lookups of modules
     import none of the user's.
 
@@ -280,7 +291,9 @@ def _rebuild(path: Path, cls: type, header: dict, payload: Any) -> Any:
     check_trees(payload, source=str(path))
     cate = None
     if "learner" in known:  # MetaRouter
-        cate = router.cate_estimator_ = decode_cate(payload.get("cate"), bad)
+        cate = router.cate_estimator_ = decode_cate(
+            payload.get("cate"), bad, header["format_version"]
+        )
         shift = getattr(router, "shift_", None)
         if cate is None and not (isinstance(shift, Real) and np.isfinite(float(shift))):
             raise ValueError(
