@@ -94,11 +94,12 @@ def diagnose(
         None) skips refutation.
     n_simulations : int, default=10
         Refits per refuter, at least 2. Each refits the router's whole estimator, so the
-        default (four refuters) costs 41 fits of it, the original included; the time of each
-        step is in the report's ``seconds``. The refuted estimates' spread, on which DoWhy's
-        p-values rest, has a relative standard error of about ``1 / sqrt(2 (n - 1))``: 24 % with
-        10 simulations, 16 % with 20. Pass 20 or more for sharper p-values, 2-5 for a quick look:
-        below 10 the report marks every refuter verdict as indicative.
+        default (four refuters) costs 51 fits of it, the original and the placebo's per-row
+        refits included; the time of each step is in the report's ``seconds``. The refuted
+        estimates' spread, on which DoWhy's p-values rest, has a relative standard error of
+        about ``1 / sqrt(2 (n - 1))``: 24 % with 10 simulations, 16 % with 20. Pass 20 or
+        more for sharper p-values, 2-5 for a quick look: below 10 the report marks every
+        refuter verdict as indicative.
     subset_fraction : float in (0, 1), default=0.8
         Share of rows the ``"data_subset"`` refuter keeps.
     propensity : {"model", "router"} or array-like, default="model"

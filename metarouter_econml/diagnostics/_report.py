@@ -269,9 +269,10 @@ class DiagnosticReport:
             failed = table.loc[table["verdict"] == "fail", "refuter"].tolist()
             if "placebo" in failed:
                 advice.append(
-                    "Placebo: the estimator finds a bias even when the gold flags are shuffled, "
-                    "so its estimate does not come from the gold flags (leakage, a final stage "
-                    "fitted in advance, or overfitting). Check that no feature or model was "
+                    "Placebo: the estimator finds a bias, or reproduces its per-row bias, even "
+                    "when the gold flags are shuffled, so its estimate does not come from the "
+                    "gold flags (leakage, a final stage fitted in advance or warm-started, or "
+                    "overfitting). Check that no feature or model was "
                     "built with the gold flags, use a simpler final model (model_final), more "
                     'gold rows, or learner="auto", which keeps a CATE learner only when it '
                     "beats mean-shift and pooling on held-out gold rows."
