@@ -770,12 +770,43 @@ def _pooled_rf():
     )
 
 
+def _previous_default():
+    """The default before issue 11, rebuilt from its parts (for comparison only).
+
+    ``MetaRouter(learner="r")`` as it was: EconML's NonParamDML with LightGBM outcome models (200
+    trees, 255 bins), a logistic propensity model searched over C, and a ridge final stage on the
+    features as given (an EconML estimator passed as ``learner`` sees the features unscaled); a
+    fixed LightGBM router model (300 trees, 255 bins). Its seeds are fixed at 0.
+    """
+    from econml.dml import NonParamDML
+    from sklearn.linear_model import LogisticRegression, RidgeCV
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    from metarouter_econml._estimation import lightgbm_regressor
+
+    estimator = NonParamDML(
+        model_y=lightgbm_regressor(0, n_estimators=200, learning_rate=0.05, max_bin=255),
+        model_t=GridSearchCV(
+            LogisticRegression(max_iter=2000, random_state=0),
+            {"C": [1e-3, 1e-2, 1e-1, 1.0]},
+            scoring="neg_log_loss",
+        ),
+        model_final=RidgeCV(alphas=np.logspace(-2, 5, 15)),
+        discrete_treatment=True,
+        cv=StratifiedKFold(3, shuffle=True, random_state=0),
+        random_state=0,
+    )
+    router_model = lightgbm_regressor(0, n_estimators=300, learning_rate=0.03, max_bin=255)
+    return MetaRouter(learner=estimator, router_model=router_model)
+
+
 #: Display name -> factory of an unfitted router (or a run_protocol registry name). Factories are
 #: called at run time, so "default" is whatever ``MetaRouter()`` is then; add entries freely.
 #: run_protocol gives every router its split's seed as ``random_state``.
 METHODS: dict[str, Callable[[], Any]] = {
     "default": lambda: MetaRouter(),
     "r": lambda: MetaRouter(learner="r"),
+    "previous_default": _previous_default,
     "dr": lambda: MetaRouter(learner="dr"),
     "causal_forest": lambda: MetaRouter(learner="causal_forest"),
     "forest_dr": lambda: MetaRouter(learner="forest_dr"),

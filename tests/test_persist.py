@@ -467,9 +467,15 @@ def test_version_change_warns_naming_the_packages(fitted, split, tmp_path, monke
 
 def test_file_is_small(fitted, tmp_path):
     path = tmp_path / "router.mr"
-    fitted["meta-r"].save(path)
-    # 800 training rows: the LightGBM text model dominates; no copy of the training data
-    assert path.stat().st_size < 300_000
+    router = fitted["meta-r"]
+    router.save(path)
+    # 800 training rows: the LightGBM text models dominate; no copy of the training data (or
+    # of EconML's cached nuisances, released after the final stage was chosen)
+    models = [router.router_model_, router.cate_estimator_.model_final_]
+    text = sum(
+        len(model.booster_.model_to_string()) for model in models if hasattr(model, "booster_")
+    )
+    assert path.stat().st_size < text + 60_000
 
 
 @pytest.mark.slow

@@ -12,17 +12,18 @@ import warnings
 
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 import pytest
 import skops.io as sio
 from sklearn.ensemble import RandomForestRegressor
-from sklearn.linear_model import LinearRegression, Ridge
+from sklearn.linear_model import LinearRegression, Ridge, RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 from sklearn.svm import SVR
 from sklearn.tree import DecisionTreeRegressor, ExtraTreeRegressor
 
 from metarouter_econml import MetaRouter, PooledRouter, load
-from metarouter_econml._persist import _archive
+from metarouter_econml._persist import _archive, _save_load
 from metarouter_econml._persist._models import MAX_THREADS
 from metarouter_econml.datasets import make_routing_data
 
@@ -61,6 +62,10 @@ def _payload_of(router, **attributes):
     if estimator is not None:
         cate = {"kind": "nonparam_dml", "models": [copy.deepcopy(estimator.model_final_)]}
     state.update(attributes)
+    frames = {
+        name: _save_load._encode_frame(state.pop(name))
+        for name in [k for k, v in state.items() if isinstance(v, pd.DataFrame)]
+    }
     return {
         "class": type(router).__name__,
         "params": {
@@ -69,7 +74,7 @@ def _payload_of(router, **attributes):
             if v is None or isinstance(v, (bool, str, int, float))
         },
         "attributes": state,
-        "frames": {},
+        "frames": frames,
         "string_arrays": {} if names is None else {"feature_names_in_": list(names)},
         "cate": cate,
     }
@@ -231,7 +236,7 @@ def test_inconsistent_overlap_models_are_refused(trimmed, tmp_path):
 
 
 def test_an_inconsistent_cate_model_is_refused(split, tmp_path):
-    router = _fit(MetaRouter(learner="r", cv=2, random_state=0), split)
+    router = _fit(MetaRouter(learner="r", cv=2, model_final=RidgeCV(), random_state=0), split)
     payload = _payload_of(router)
     payload["cate"]["models"][0].coef_ = np.zeros(2)
     path = _forge(tmp_path / "forged.mr", payload)
@@ -290,3 +295,19 @@ def test_pipelines_are_checked_step_by_step(split, tmp_path):
         ValueError, match="step 'polynomialfeatures' is a PolynomialFeatures; a pipeline's steps"
     ):
         poly.save(tmp_path / "never.mr")
+
+
+def test_a_broken_feature_standardisation_is_refused(split, tmp_path):
+    router = _fit(MetaRouter(learner="r", cv=2, model_final=RidgeCV(), random_state=0), split)
+    n = router.n_features_in_
+    for value, rule in [
+        (np.zeros(n), "`cate_feature_scale_` must be positive."),
+        (np.ones(n + 1), f"`cate_feature_scale_` must be a finite float64 array of shape ({n},)"),
+        (
+            np.full(n, np.inf),
+            f"`cate_feature_scale_` must be a finite float64 array of shape ({n},)",
+        ),
+    ]:
+        payload = _payload_of(router, cate_feature_scale_=value)
+        path = _forge(tmp_path / "forged.mr", payload)
+        _refused(path, f"has a malformed payload: {rule}")

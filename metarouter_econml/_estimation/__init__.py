@@ -5,13 +5,15 @@ The layer between the validated inputs (``_validation``) and the routers (``_rou
 - ``_scaling``: the gold-to-preference scale factor;
 - ``_models``: the default model of every role (nuisances, final stage, overlap, router);
 - ``_propensity``: cross-fitted P(gold | x) and the extreme-propensity rule;
-- ``_cate``: the one builder of EconML estimators, the cross-fitting folds.
+- ``_cate``: the one builder of EconML estimators, the cross-fitting folds;
+- ``_selection``: the validated choice of the default final CATE stage and router model.
 
 Nothing here imports a router, the diagnostics, the evaluation or the CLI.
 """
 
 from ._cate import (
     LEARNERS,
+    FeatureScale,
     build_cate_estimator,
     cate_estimator_for,
     fit_cate_estimator,
@@ -25,7 +27,9 @@ from ._models import (
     default_models,
     default_overlap_model,
     default_router_model,
+    final_stage_candidates,
     lightgbm_regressor,
+    router_model_candidates,
 )
 from ._propensity import (
     OverlapRegion,
@@ -35,9 +39,11 @@ from ._propensity import (
     propensity_bounds,
 )
 from ._scaling import GOLD_SCALES, gold_scale_factor
+from ._selection import select_final_stage, select_router_model
 
 __all__ = [
     "GOLD_SCALES",
+    "FeatureScale",
     "OverlapRegion",
     "LEARNERS",
     "LEARNER_MODELS",
@@ -51,10 +57,14 @@ __all__ = [
     "default_overlap_model",
     "default_router_model",
     "estimate_overlap_region",
+    "final_stage_candidates",
     "fit_cate_estimator",
     "gold_scale_factor",
     "lightgbm_regressor",
     "make_folds",
     "out_of_fold_propensity",
     "propensity_bounds",
+    "router_model_candidates",
+    "select_final_stage",
+    "select_router_model",
 ]

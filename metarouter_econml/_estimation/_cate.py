@@ -21,6 +21,7 @@ from ._models import check_learner_models, default_models
 
 __all__ = [
     "LEARNERS",
+    "FeatureScale",
     "build_cate_estimator",
     "cate_estimator_for",
     "fit_cate_estimator",
@@ -29,6 +30,41 @@ __all__ = [
 ]
 
 LEARNERS = ("r", "dr", "causal_forest", "forest_dr")
+
+
+class FeatureScale:
+    """The standardisation the built-in learners see: ``(X - mean) / scale``, fitted once.
+
+    Every built-in learner is fitted on standardised features, so that no estimate depends on
+    the units the features are stored in: a penalised model (the propensity's logistic
+    regression, the ridge final stage) would otherwise penalise a column by its scale, and
+    EconML's forests treat feature values closer than 1e-7 as equal when they choose splits.
+    ``scale`` is the standard deviation, 1 for a constant column (as scikit-learn's
+    ``StandardScaler``).
+
+    The standardised values are rounded to float32 precision (7 significant digits, far finer
+    than any estimate here needs). Standardising ``c * X`` instead of ``X`` changes the last bits
+    of the result, and a forest breaks exact ties between splits (two features that cut a small
+    node into the same two sets) by those bits: without the rounding a forest learner's
+    estimate would depend on the units after all. With it, the rounded values are the same
+    bits unless a value lies within ~1e-16 of a float32 rounding boundary (about one chance in
+    10^9 per value).
+    """
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray) -> None:
+        self.mean = mean
+        self.scale = scale
+
+    @classmethod
+    def fit(cls, X: np.ndarray) -> FeatureScale:
+        from sklearn.preprocessing import StandardScaler
+
+        scaler = StandardScaler().fit(X)
+        return cls(scaler.mean_.astype(np.float64), scaler.scale_.astype(np.float64))
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        standardised = (X - self.mean) / self.scale
+        return standardised.astype(np.float32).astype(np.float64)
 
 
 def make_folds(cv, n_gold: int, random_state: int, n_preference: int | None = None):
@@ -97,9 +133,17 @@ def build_cate_estimator(
     )
 
 
-def fit_cate_estimator(estimator, y: np.ndarray, gold: np.ndarray, X: np.ndarray):
-    """Fit ``estimator`` on the pooled data, with treatment ``T = gold`` (1 = gold-standard row)."""
-    estimator.fit(y, gold.astype(np.int64), X=X)
+def fit_cate_estimator(
+    estimator, y: np.ndarray, gold: np.ndarray, X: np.ndarray, *, cache_values: bool = False
+):
+    """Fit ``estimator`` on the pooled data, with treatment ``T = gold`` (1 = gold-standard row).
+
+    ``cache_values=True`` keeps EconML's out-of-fold nuisances, for choosing the final stage.
+    """
+    if cache_values:
+        estimator.fit(y, gold.astype(np.int64), X=X, cache_values=True)
+    else:
+        estimator.fit(y, gold.astype(np.int64), X=X)
     return estimator
 
 

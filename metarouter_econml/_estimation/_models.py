@@ -19,7 +19,9 @@ __all__ = [
     "default_models",
     "default_overlap_model",
     "default_router_model",
+    "final_stage_candidates",
     "lightgbm_regressor",
+    "router_model_candidates",
 ]
 
 # Which EconML-named model parameters each learner uses. A parameter given for a learner that has no
@@ -34,28 +36,41 @@ MODEL_PARAMS = ("model_y", "model_t", "model_propensity", "model_regression", "m
 
 
 def lightgbm_regressor(
-    random_state: int, *, n_estimators: int, learning_rate: float, n_jobs: int = 1
+    random_state: int,
+    *,
+    n_estimators: int,
+    learning_rate: float,
+    n_jobs: int = 1,
+    **params,
 ):
-    """The small LightGBM regressor behind the default outcome and router models.
+    """The small LightGBM regressor behind the default outcome, final-stage and router models.
 
-    ``deterministic=True`` with a fixed (column-wise) histogram layout makes the fitted trees the
-    same for every ``n_jobs`` (LightGBM's documented recipe), so threads change speed, not results.
+    15 leaves of at least 20 rows, row and column subsampling, 63 histogram bins (half the
+    cost of LightGBM's 255 at these sizes; principal-component features need no finer grid);
+    ``params`` override any of these. ``deterministic=True`` with a fixed (column-wise)
+    histogram layout makes the fitted trees the same for every ``n_jobs`` (LightGBM's documented
+    recipe), so threads change speed, not results.
     """
     from lightgbm import LGBMRegressor
 
+    settings = {
+        "num_leaves": 15,
+        "min_child_samples": 20,
+        "subsample": 0.8,
+        "subsample_freq": 1,
+        "colsample_bytree": 0.8,
+        "max_bin": 63,
+        **params,
+    }
     return LGBMRegressor(
         n_estimators=n_estimators,
         learning_rate=learning_rate,
-        num_leaves=15,
-        min_child_samples=20,
-        subsample=0.8,
-        subsample_freq=1,
-        colsample_bytree=0.8,
         deterministic=True,
         force_col_wise=True,
         n_jobs=n_jobs,
         random_state=random_state,
         verbose=-1,
+        **settings,
     )
 
 
@@ -65,11 +80,48 @@ def _default_outcome_model(random_state: int, n_jobs: int = 1):
 
 def _default_propensity_model(random_state: int):
     # EconML runs the search once on its cross-fitting folds, then refits the best C per fold.
+    # The features reach it standardised (_cate.FeatureScale), so C does not depend on units.
     return GridSearchCV(
         LogisticRegression(max_iter=2000, random_state=random_state),
         {"C": [1e-3, 1e-2, 1e-1, 1.0]},
         scoring="neg_log_loss",
     )
+
+
+def _linear_final_stage():
+    # The features reach it standardised (_cate.FeatureScale).
+    return RidgeCV(alphas=np.logspace(-2, 5, 15))
+
+
+def final_stage_candidates(
+    learner: str, n_rows: int, n_gold: int, random_state: int, n_jobs: int = 1
+) -> dict:
+    """The final CATE models the default ``"r"``/``"dr"`` learner chooses between.
+
+    All see standardised features. ``"linear"``: ridge regression, its penalty chosen by
+    generalised cross-validation (a bias spread over many features). ``"sparse"``: the lasso,
+    its penalty chosen by 3-fold cross-validation (a bias in a few features). ``"boosted"``:
+    100 shallow boosted trees (7 leaves; a nonlinear or interacting bias), each leaf holding at
+    least about 10 gold rows' worth of the learner's loss, so that no leaf is estimated from
+    preference rows alone: for the R-learner a gold row weighs about 1 in the R-loss and a
+    preference row about the squared gold share, hence a minimum leaf weight of 10; the
+    DR-learner's rows weigh the same, and a leaf needs ``10 * n_rows / n_gold`` rows to hold
+    about 10 gold rows. Which one is used is decided by cross-validation
+    (``_selection.select_final_stage``).
+    """
+    from sklearn.linear_model import LassoCV
+    from sklearn.model_selection import KFold
+
+    if learner == "r":
+        leaf = {"min_child_weight": 10.0, "min_child_samples": 20}
+    else:
+        leaf = {"min_child_samples": max(20, int(np.ceil(10 * n_rows / max(n_gold, 1))))}
+    boosted = lightgbm_regressor(
+        random_state, n_estimators=100, learning_rate=0.05, n_jobs=n_jobs, num_leaves=7, **leaf
+    )
+    # shuffled folds: the rows may arrive sorted by source (all gold rows first)
+    sparse = LassoCV(cv=KFold(3, shuffle=True, random_state=random_state), max_iter=5000)
+    return {"linear": _linear_final_stage(), "sparse": sparse, "boosted": boosted}
 
 
 def default_models(learner: str, random_state: int, n_jobs: int = 1) -> dict:
@@ -82,7 +134,7 @@ def default_models(learner: str, random_state: int, n_jobs: int = 1) -> dict:
         "model_regression": _default_outcome_model(random_state, n_jobs),
         "model_t": _default_propensity_model(random_state),
         "model_propensity": _default_propensity_model(random_state),
-        "model_final": RidgeCV(alphas=np.logspace(-2, 5, 15)),
+        "model_final": _linear_final_stage(),
     }
     return {name: models[name] for name in LEARNER_MODELS[learner]}
 
@@ -102,8 +154,34 @@ def check_learner_models(learner: str, given: dict) -> None:
 
 
 def default_router_model(random_state: int, n_jobs: int = 1):
-    """The LightGBM regressor of ``psi`` shared by every router."""
+    """The boosted candidate of :func:`router_model_candidates` (300 trees of 15 leaves)."""
     return lightgbm_regressor(random_state, n_estimators=300, learning_rate=0.03, n_jobs=n_jobs)
+
+
+def router_model_candidates(random_state: int, n_jobs: int = 1) -> dict:
+    """The models of ``psi`` every router chooses between when ``router_model`` is None.
+
+    ``"boosted"``: 300 boosted trees of 15 leaves (learning rate 0.03), for large data.
+    ``"forest"``: a random forest as in the paper (LightGBM's ``boosting_type="rf"``: 200 trees
+    on subsamples of 63% of the rows (a bootstrap's share of distinct rows), a third of the
+    features per split, leaves
+    of at least 5 rows), which averages instead of chasing residuals and holds up on small data.
+    Both are LightGBM models, so routers keep one serving path and one saved format. The
+    choice is made by cross-validation (``_selection.select_router_model``).
+    """
+    forest = lightgbm_regressor(
+        random_state,
+        n_estimators=200,
+        learning_rate=1.0,
+        n_jobs=n_jobs,
+        boosting_type="rf",
+        num_leaves=63,
+        min_child_samples=5,
+        subsample=0.632,
+        colsample_bytree=1.0,
+        colsample_bynode=0.33,
+    )
+    return {"boosted": default_router_model(random_state, n_jobs), "forest": forest}
 
 
 def default_overlap_model(random_state: int, n_jobs: int = 1):

@@ -30,6 +30,7 @@ TRUSTED_TYPES = (
     "lightgbm.sklearn.LGBMClassifier",  # overlap-region models of MetaRouter(overlap="trim")
     "lightgbm.basic.Booster",  # restored from LightGBM's text model
     "sklearn.tree._tree.Tree",  # node storage of scikit-learn trees and forests
+    "sklearn.model_selection._split.KFold",  # the `cv` of the lasso final stage (3 ints/bools)
 )
 
 _SECTIONS = ("params", "attributes", "frames", "string_arrays")
@@ -245,6 +246,31 @@ def _decode_frame(encoded: dict) -> pd.DataFrame:
     )
 
 
+def _check_feature_scale(router: Any, n_features: int, bad: str) -> None:
+    """Check the standardisation of the CATE features of a loaded MetaRouter.
+
+    ``cate_feature_mean_``/``cate_feature_scale_`` are both absent (None), or finite vectors of
+    one entry per feature, the scales positive (they divide the features of every query).
+    """
+    mean = getattr(router, "cate_feature_mean_", None)
+    scale = getattr(router, "cate_feature_scale_", None)
+    if mean is None and scale is None:
+        return
+    for name, value in (("cate_feature_mean_", mean), ("cate_feature_scale_", scale)):
+        if not (
+            isinstance(value, np.ndarray)
+            and value.dtype == np.float64
+            and value.shape == (n_features,)
+            and np.all(np.isfinite(value))
+        ):
+            raise ValueError(
+                f"{bad}: `{name}` must be a finite float64 array of shape ({n_features},); got "
+                f"{type(value).__name__} {getattr(value, 'shape', '')}."
+            )
+    if np.any(np.asarray(scale) <= 0):
+        raise ValueError(f"{bad}: `cate_feature_scale_` must be positive.")
+
+
 def _rebuild(path: Path, cls: type, header: dict, payload: Any) -> Any:
     """The router of a built payload, after checking its shape, its attributes and its trees."""
     bad = f"{path} has a malformed payload"
@@ -299,6 +325,7 @@ def _rebuild(path: Path, cls: type, header: dict, payload: Any) -> Any:
             raise ValueError(
                 f"{bad}: it has neither a CATE model nor a finite constant shift `shift_`."
             )
+        _check_feature_scale(router, int(n_features), bad)
     elif payload.get("cate") is not None:
         raise ValueError(f"{bad}: a {cls.__name__} has no CATE model.")
     overlap_models = getattr(router, "overlap_models_", None)

@@ -15,7 +15,13 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import RegressorTags
 
-from .._estimation import GOLD_SCALES, default_router_model, gold_scale_factor
+from .._estimation import (
+    GOLD_SCALES,
+    default_router_model,
+    gold_scale_factor,
+    router_model_candidates,
+    select_router_model,
+)
 from .._persist import save_router
 from .._validation import (
     AnyOf,
@@ -39,6 +45,7 @@ from ._serving import serving_models
 __all__ = ["BaseRouter"]
 
 _MIN_ROWS = 4  # two rows of each source
+_MIN_VALIDATION_ROWS = 10  # fewer training rows: the default router model is not validated
 _BASE_RULES = {
     "router_model": nullable(Estimator(("fit", "predict"), kind="a regressor")),
     "gold_scale": AnyOf((Options(GOLD_SCALES), Real(0, low_open=True))),
@@ -116,12 +123,19 @@ class BaseRouter(BaseEstimator):
         self.n_preference_ = int((~gold_arr).sum())
         seed = random_seed(self.random_state)
         rows, target = self._training_set(X_arr, y_pb, gold_arr, seed, params)
-        if self.router_model is None:
-            model = default_router_model(seed, self._n_threads())
-        else:
-            model = clone(self.router_model)
-        self.router_model_ = model.fit(X_arr[rows], target)
+        self.router_model_, self.router_model_scores_ = self._fit_router_model(
+            X_arr[rows], target, seed
+        )
         return self
+
+    def _fit_router_model(self, X, target, seed):
+        """The fitted router model and, for the default, the scores of its validated choice."""
+        if self.router_model is not None:
+            return clone(self.router_model).fit(X, target), None
+        if X.shape[0] < _MIN_VALIDATION_ROWS:
+            return default_router_model(seed, self._n_threads()).fit(X, target), None
+        candidates = router_model_candidates(seed, self._n_threads())
+        return select_router_model(candidates, X, target, random_state=seed)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -178,7 +192,6 @@ class BaseRouter(BaseEstimator):
             return np.empty(0)
         psi = serving_models(self).psi(X_arr)  # the model's own predictor, no wrapper overhead
         return np.asarray(psi, dtype=np.float64) / self.scale_
-
 
     def route(self, X, cost_weight: float) -> np.ndarray:
         """Decide per query whether to call the primary model.

@@ -9,14 +9,17 @@ import numpy as np
 from .._estimation import (
     LEARNERS,
     MODEL_PARAMS,
+    FeatureScale,
     cate_estimator_for,
     check_extreme_propensity,
     check_learner_models,
     default_overlap_model,
     estimate_overlap_region,
+    final_stage_candidates,
     fit_cate_estimator,
     make_folds,
     out_of_fold_propensity,
+    select_final_stage,
 )
 from .._ray import import_ray
 from .._validation import Bool, Estimator, Int, Options, Real, check_features, nullable
@@ -64,6 +67,7 @@ _META_RULES = {
     "use_ray": Bool(),
 }
 _FEW_GOLD_ROWS = 20  # MetaRouter.fit warns below this many gold-standard rows
+_VALIDATED_FINAL_STAGE = ("r", "dr")  # learners whose default final stage is chosen by CV
 
 
 def _uncovered_warning_share(n_gold: int) -> float:
@@ -123,11 +127,15 @@ class MetaRouter(BaseRouter):
     learner : {"r", "dr", "causal_forest", "forest_dr", "auto"} or EconML estimator, default="r"
         How Delta is estimated: ``"r"`` is the R-learner ``econml.dml.NonParamDML``, ``"dr"`` the
         DR-learner ``econml.dr.DRLearner``, ``"causal_forest"`` ``econml.dml.CausalForestDML``,
-        ``"forest_dr"`` ``econml.dr.ForestDRLearner``. ``"auto"`` chooses among the R- and
-        DR-learners, mean-shift and pooling by cross-validation on the gold rows only, and keeps a
-        CATE learner only when it beats the better baseline by more than one standard error (see
-        ``auto_scores_`` and ``auto_reason_``). An unfitted EconML estimator taking
-        ``fit(Y, T, X=...)`` is used as given.
+        ``"forest_dr"`` ``econml.dr.ForestDRLearner``. The built-in learners see standardised
+        features (``cate_feature_mean_``, ``cate_feature_scale_``), so no estimate depends on
+        the units the features are stored in. ``"auto"`` cross-validates, on the gold rows only,
+        the default (``"r"``), ``"dr"``, gold-only, mean-shift and pooling, and keeps the
+        default unless another candidate lowers the held-out GS error by more than one
+        standard error (see ``auto_scores_`` and ``auto_reason_``): it differs from the default
+        by also trusting the judge less (gold-only) or more (pooling, one shift) when the gold
+        rows say so. An unfitted EconML estimator taking ``fit(Y, T, X=...)`` is used as given,
+        on the features as given.
     gold_scale : {"variance", "wasserstein", "none"} or float, default="variance"
         ``"variance"``: ``c = sd(PB) / sd(GS)``; ``"wasserstein"``: the ``c`` minimising the
         2-Wasserstein distance between ``c * GS`` and ``PB``; ``"none"``: ``c = 1``; a float:
@@ -138,10 +146,17 @@ class MetaRouter(BaseRouter):
         Propensity and outcome (on ``[X, T]``) nuisance models of the DR-learner family.
     model_final : regressor, default=None
         Final CATE model of ``"r"`` and ``"dr"``; must accept ``sample_weight`` for ``"r"``.
-        Defaults to ``RidgeCV`` on the features as given, its penalty chosen by generalised
-        cross-validation (see ``benchmarks/RESULTS.md`` for why not standardised features).
+        None means a validated choice: EconML fits the nuisances once and every candidate final
+        stage (ridge, lasso and shallow boosted trees, on standardised features) is
+        cross-validated on the cached out-of-fold nuisances with the learner's own loss (the
+        R-loss for ``"r"``, the squared error on the doubly robust pseudo-outcome for
+        ``"dr"``); the lowest wins and EconML refits only the final stage. The scores are kept
+        in ``final_stage_scores_`` and shown by ``diagnose``.
     router_model : regressor, default=None
-        Final regressor for ``psi``; None means a small LightGBM model shared with the baselines.
+        Final regressor for ``psi``. None means a validated choice shared with the baselines:
+        boosted trees, replaced by a random forest (both LightGBM) when the forest predicts the
+        training labels better on held-out rows by more than one standard error (see
+        ``router_model_scores_``).
     cv : int, default=3
         Number of cross-fitting folds, stratified on the gold flag (why 3:
         ``benchmarks/RESULTS.md``). ``fit`` warns with fewer than 20 gold-standard rows (a noisy
@@ -230,8 +245,21 @@ class MetaRouter(BaseRouter):
         difference (with standard error) against the better baseline.
     auto_reason_ : str or None
         With ``learner="auto"``: what was chosen and why, in words.
+    final_stage_ : str or None
+        The final CATE stage chosen (``"linear"``, ``"sparse"`` or ``"boosted"``); None when
+        ``model_final`` was given, for the forest learners and baselines.
+    final_stage_scores_ : DataFrame or None
+        Per candidate final stage: the cross-validated loss ``loss``, its paired difference
+        from the lowest ``diff`` with the standard error ``diff_se``, and ``chosen``.
+    cate_feature_mean_, cate_feature_scale_ : ndarray of shape (n_features,) or None
+        The standardisation the built-in learners see, ``(X - mean) / scale`` (rounded to
+        float32 precision); None for an EconML estimator passed as ``learner`` or a baseline.
     router_model_ : regressor
         The fitted psi regressor.
+    router_model_scores_ : DataFrame or None
+        With ``router_model=None``: per candidate router model (``"boosted"``, ``"forest"``),
+        the held-out squared error, its paired difference against the boosted model with the
+        standard error, and ``chosen``; None when ``router_model`` was given.
 
     Examples
     --------
@@ -305,6 +333,8 @@ class MetaRouter(BaseRouter):
     def _training_set(self, X, y_pb, gold, seed, params):
         self.auto_scores_ = None
         self.auto_reason_ = None
+        self.final_stage_ = None
+        self.final_stage_scores_ = None
         trim, relative_threshold = self._overlap_settings(params)
         learner = params["learner"]
         if isinstance(learner, str) and learner != "auto":
@@ -331,24 +361,32 @@ class MetaRouter(BaseRouter):
         self.propensity_ = None
         self.propensity_summary_ = None
         self.uncovered_share_ = None
+        self.cate_feature_mean_ = self.cate_feature_scale_ = None
         for name in _OVERLAP_ATTRIBUTES:
             setattr(self, name, None)
-        if learner in AUTO_BASELINES:  # what "auto" falls back to when no CATE learner validated
-            self.shift_, target = (
-                (0.0, y_pb) if learner == "pooled" else mean_shift_labels(y_pb, gold)
-            )
+        if learner in AUTO_BASELINES:  # what "auto" chose when a baseline validated best
+            if learner == "pooled":
+                self.shift_, target = 0.0, y_pb
+            else:
+                self.shift_, target = mean_shift_labels(y_pb, gold)
+            if learner == "gold_only":  # shift_ still says how far the judge is off on average
+                return gold, y_pb[gold]
             return slice(None), target
+        if isinstance(learner, str):  # built-in learners see standardised features
+            scale = FeatureScale.fit(X)
+            self.cate_feature_mean_, self.cate_feature_scale_ = scale.mean, scale.scale
+        Z = self._cate_features(X)
         if not trim:
             if not getattr(self, "_skip_positivity_check", False):
                 self.uncovered_share_ = self._check_positivity(X, gold, seed, params)
-            self.cate_estimator_ = self._fit_cate(learner, X, y_pb, gold, seed, params, use_ray)
+            self.cate_estimator_ = self._fit_cate(learner, Z, y_pb, gold, seed, params, use_ray)
             target = y_pb.copy()
-            target[~gold] += np.ravel(self.cate_estimator_.effect(X[~gold]))
+            target[~gold] += np.ravel(self.cate_estimator_.effect(Z[~gold]))
             return slice(None), target
         inside = self._fit_overlap(X, gold, seed, relative_threshold, params)
         fit_rows = gold | inside
         self.cate_estimator_ = self._fit_cate(
-            learner, X[fit_rows], y_pb[fit_rows], gold[fit_rows], seed, params, use_ray
+            learner, Z[fit_rows], y_pb[fit_rows], gold[fit_rows], seed, params, use_ray
         )
         if self.propensity_ is not None:  # EconML's propensities exist only on the rows it saw
             propensity = np.full(X.shape[0], np.nan)
@@ -356,10 +394,21 @@ class MetaRouter(BaseRouter):
             self.propensity_ = propensity
         debias = ~gold & inside
         target = y_pb.copy()
-        target[debias] += np.ravel(self.cate_estimator_.effect(X[debias]))
+        target[debias] += np.ravel(self.cate_estimator_.effect(Z[debias]))
         if params["overlap_fallback"] == "gold_only":
             return fit_rows, target[fit_rows]
         return slice(None), target
+
+    def _cate_features(self, X: np.ndarray) -> np.ndarray:
+        """The features the CATE estimator sees: standardised for the built-in learners.
+
+        ``(X - cate_feature_mean_) / cate_feature_scale_``; ``X`` itself for an EconML
+        estimator passed as ``learner`` (and for routers saved before the standardisation).
+        """
+        scale = getattr(self, "cate_feature_scale_", None)
+        if scale is None:
+            return X
+        return FeatureScale(self.cate_feature_mean_, scale).transform(X)
 
     def _overlap_settings(self, params) -> tuple[bool, float | None]:
         """Whether to trim and the relative threshold (None: default); refuse unused options."""
@@ -439,11 +488,34 @@ class MetaRouter(BaseRouter):
         self.preference_outside_share_ = self.n_preference_outside_ / int(np.sum(~gold))
         return region.inside
 
+    def _validates_final_stage(self, learner) -> bool:
+        """Whether the final CATE stage is chosen by cross-validation (no ``model_final`` given)."""
+        return (
+            isinstance(learner, str)
+            and learner in _VALIDATED_FINAL_STAGE
+            and (self.model_final is None)
+        )
+
+    def _final_stage_candidates(self, learner, n_gold: int, n_preference: int, seed: int):
+        return final_stage_candidates(
+            learner, n_gold + n_preference, n_gold, seed, self._n_threads()
+        )
+
     def _unfitted_cate(self, learner, n_gold: int, n_preference: int, seed: int, use_ray=False):
-        """Build the router's EconML estimator for ``learner``, unfitted, and its folds."""
+        """Build the router's EconML estimator for ``learner``, unfitted, and its folds.
+
+        With a validated final stage, the estimator starts from the simplest candidate; once
+        the router is fitted, from the chosen one (so that a refit, e.g. a refuter's,
+        reproduces the fitted router without choosing again).
+        """
+        models = self._given_models()
+        if self._validates_final_stage(learner):
+            candidates = self._final_stage_candidates(learner, n_gold, n_preference, seed)
+            chosen = getattr(self, "final_stage_", None)
+            models["model_final"] = candidates[chosen if chosen in candidates else "linear"]
         return cate_estimator_for(
             learner,
-            self._given_models(),
+            models,
             cv=self.cv,
             n_gold=n_gold,
             n_preference=n_preference,
@@ -455,8 +527,20 @@ class MetaRouter(BaseRouter):
 
     def _fit_cate(self, learner, X, y_pb, gold, seed, params, use_ray):
         n_gold = int(gold.sum())
-        estimator, folds = self._unfitted_cate(learner, n_gold, gold.size - n_gold, seed, use_ray)
-        fit_cate_estimator(estimator, y_pb, gold, X)
+        n_preference = gold.size - n_gold
+        estimator, folds = self._unfitted_cate(learner, n_gold, n_preference, seed, use_ray)
+        validate = self._validates_final_stage(learner)
+        fit_cate_estimator(estimator, y_pb, gold, X, cache_values=validate)
+        if validate:
+            scores = select_final_stage(
+                estimator,
+                learner,
+                self._final_stage_candidates(learner, n_gold, n_preference, seed),
+                n_splits=params["cv"],
+                random_state=seed,
+            )
+            self.final_stage_scores_ = scores
+            self.final_stage_ = str(scores.index[scores["chosen"]][0])
         if isinstance(learner, str):
             self.propensity_ = out_of_fold_propensity(estimator, X, gold, folds)
             if self.propensity_ is not None:
@@ -503,7 +587,7 @@ class MetaRouter(BaseRouter):
             return np.empty(0)
         bias = serving_models(self).bias
         assert bias is not None  # a CATE estimator exists (checked above)
-        return np.asarray(bias(X_arr), dtype=np.float64)
+        return np.asarray(bias(self._cate_features(X_arr)), dtype=np.float64)
 
     def in_overlap(self, X) -> np.ndarray:
         """Whether each query falls inside the overlap region of the GS and PB sources.

@@ -348,4 +348,19 @@ def _router_config(router: MetaRouter) -> dict:
     }
     if getattr(router, "overlap_mask_", None) is not None:
         config["preference_outside_overlap"] = router.n_preference_outside_
+    for key, attribute, loss in (
+        ("final_stage", "final_stage_scores_", "loss"),
+        ("router_model_choice", "router_model_scores_", "mse"),
+    ):
+        scores = getattr(router, attribute, None)
+        if scores is not None:  # what was tried, its held-out loss, and what won
+            config[key] = _choice_summary(scores, loss)
     return config
+
+
+def _choice_summary(scores: pd.DataFrame, loss: str) -> str:
+    """``"boosted (chosen) 1.12, forest 1.17"``: each validated candidate and its held-out loss."""
+    return ", ".join(
+        f"{name}{' (chosen)' if row['chosen'] else ''} {row[loss]:.4g}"
+        for name, row in scores.iterrows()
+    )

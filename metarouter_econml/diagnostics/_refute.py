@@ -503,6 +503,7 @@ def refutations(
     y_pb = np.where(gold, y * router.scale_, y)
     rows = _rows_the_estimator_saw(router, X, gold, training=not mismatch)
     X_arr, y_pb, gold = X_arr[rows], y_pb[rows], gold[rows]
+    X_arr = router._cate_features(X_arr)  # what the router's CATE estimator saw
     n_gold = int(gold.sum())
 
     rng = check_random_state(random_state)

@@ -1,0 +1,239 @@
+"""The validated defaults: final CATE stage, router model, scale equivariance and ``auto``.
+
+Each choice is checked against data whose truth is known: a bias that is linear in the features
+must keep the linear final stage, a step-shaped one must take the boosted stage; a judge whose
+labels carry no signal must send ``auto`` to gold-only.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import BASELINES, make_split
+from lightgbm import LGBMRegressor
+from sklearn.linear_model import LassoCV, RidgeCV
+
+from metarouter_econml import GoldOnlyRouter, MetaRouter, PooledRouter
+from metarouter_econml.datasets import RoutingDataset
+
+
+def _dataset(bias, *, n=3000, p=6, gold_noise=0.3, judge_signal=1.0, seed=0):
+    """Standard-normal features, psi = tanh(x0) + 0.5 x1, labels with known bias ``bias(X)``."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    psi = np.tanh(X[:, 0]) + 0.5 * X[:, 1]
+    delta = bias(X)
+    eta = judge_signal * psi - delta
+    frame = pd.DataFrame(X, columns=[f"pc{j + 1}" for j in range(p)])
+    return RoutingDataset(
+        X=frame,
+        gold_gain=psi + gold_noise * rng.standard_normal(n),
+        preference_label=eta + 0.3 * rng.standard_normal(n),
+        psi=psi,
+        delta=delta,
+        name="test",
+    )
+
+
+def _fit(router, split):
+    """Fit on the split's training rows; few-gold and positivity warnings are not tested here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return router.fit(split.X_train, split.y_train, gold=split.gold_train)
+
+
+# -- the final CATE stage ------------------------------------------------------------------------
+def _final_model(router):
+    estimator = router.cate_estimator_
+    return estimator.model_final_ if router.learner_ == "r" else estimator.fitted_models_final[0]
+
+
+@pytest.mark.parametrize("learner", ["r", "dr"])
+def test_a_linear_bias_takes_a_linear_final_stage(learner):
+    data = _dataset(lambda X: 0.6 * X[:, 2] - 0.4 * X[:, 3])
+    split = data.split(n_test=300, n_gold=400, random_state=0)
+    router = _fit(MetaRouter(learner=learner, random_state=0), split)
+    scores = router.final_stage_scores_
+    assert list(scores.index) == ["linear", "sparse", "boosted"]
+    assert scores["chosen"].sum() == 1
+    assert router.final_stage_ == scores["loss"].idxmin()
+    assert router.final_stage_ in {"linear", "sparse"}, scores
+    assert (scores["diff"] >= 0).all() and scores.loc[router.final_stage_, "diff"] == 0
+    assert isinstance(_final_model(router), (RidgeCV, LassoCV))
+
+
+@pytest.mark.parametrize("learner", ["r", "dr"])
+def test_a_step_shaped_bias_takes_the_boosted_final_stage(learner):
+    data = _dataset(lambda X: 1.5 * ((X[:, 2] > 0) & (X[:, 3] > 0)) - 0.5)
+    split = data.split(n_test=300, n_gold=600, random_state=0)
+    router = _fit(MetaRouter(learner=learner, random_state=0), split)
+    scores = router.final_stage_scores_
+    assert router.final_stage_ == "boosted", scores
+    # clearly, not by a hair: both linear stages lose by more than a standard error
+    assert (
+        scores.loc[["linear", "sparse"], "diff"] > scores.loc[["linear", "sparse"], "diff_se"]
+    ).all()
+    assert isinstance(_final_model(router), LGBMRegressor)
+    # the refitted final stage is what estimate_bias reads: it recovers the step (1.5 on the
+    # gold scale; the preference labels are on the same scale here, up to the variance match)
+    bias = router.estimate_bias(split.X_test)
+    X_test = split.X_test.to_numpy()
+    inside = (X_test[:, 2] > 0) & (X_test[:, 3] > 0)
+    assert bias[inside].mean() - bias[~inside].mean() > 0.75
+
+
+def test_a_given_final_model_is_used_as_given_and_nothing_is_chosen():
+    split = make_split(800, 6, n_test=100, n_gold=100)
+    router = _fit(MetaRouter(model_final=RidgeCV(), random_state=0), split)
+    assert router.final_stage_ is None and router.final_stage_scores_ is None
+    assert isinstance(router.cate_estimator_.model_final_, RidgeCV)
+
+
+def test_forest_learners_choose_no_final_stage():
+    split = make_split(600, 6, n_test=100, n_gold=80)
+    router = _fit(MetaRouter(learner="causal_forest", random_state=0), split)
+    assert router.final_stage_ is None and router.final_stage_scores_ is None
+
+
+def test_the_choice_is_reproduced_by_refits_of_the_fitted_configuration():
+    data = _dataset(lambda X: 1.5 * ((X[:, 2] > 0) & (X[:, 3] > 0)) - 0.5)
+    split = data.split(n_test=300, n_gold=600, random_state=0)
+    router = _fit(MetaRouter(random_state=0), split)
+    assert router.final_stage_ == "boosted"
+    n_gold = int(split.gold_train.sum())
+    estimator, _ = router._unfitted_cate("r", n_gold, split.gold_train.size - n_gold, 0)
+    assert isinstance(estimator.model_final, LGBMRegressor)
+
+
+# -- the router model ----------------------------------------------------------------------------
+def test_the_router_model_is_chosen_on_held_out_rows_and_recorded():
+    split = make_split(700, 6, n_test=200, n_gold=60)
+    router = _fit(PooledRouter(random_state=0), split)
+    scores = router.router_model_scores_
+    assert list(scores.index) == ["boosted", "forest"]
+    assert scores["chosen"].sum() == 1
+    forest = scores.loc["forest"]
+    # the forest replaces the boosted reference only when it is better by one standard error
+    assert forest["chosen"] == (forest["diff"] + forest["diff_se"] < 0)
+    assert forest["diff"] == pytest.approx(forest["mse"] - scores.loc["boosted", "mse"])
+    boosting = router.router_model_.get_params()["boosting_type"]
+    assert boosting == ("rf" if forest["chosen"] else "gbdt")
+
+
+def test_a_forest_router_model_replaces_boosting_when_it_validates_better():
+    # 300 rows of a linear gain under heavy label noise: 300 boosted trees chase the noise,
+    # an average of bagged trees does not (held-out error lower by more than 2 SE here)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((340, 4))
+    y = X[:, 0] + 2.0 * rng.standard_normal(340)
+    gold = np.arange(340) < 300  # gold-only trains on these; the 40 others are never read
+    router = _fit(GoldOnlyRouter(gold_scale=1.0, random_state=0), _Scaled.of(X, y, gold))
+    assert router.router_model_scores_.loc["forest", "chosen"], router.router_model_scores_
+
+
+def test_a_given_router_model_is_not_validated():
+    split = make_split(700, 6, n_test=200, n_gold=60)
+    router = _fit(PooledRouter(router_model=RidgeCV(), random_state=0), split)
+    assert router.router_model_scores_ is None
+    assert isinstance(router.router_model_, RidgeCV)
+
+
+# -- scale equivariance --------------------------------------------------------------------------
+_ROUTERS = {
+    **{cls.__name__: cls for cls in BASELINES},
+    **{
+        learner: (lambda learner=learner, **kw: MetaRouter(learner=learner, **kw))
+        for learner in ("r", "dr", "causal_forest", "forest_dr")
+    },
+}
+
+
+@pytest.mark.parametrize("name", list(_ROUTERS))
+@pytest.mark.parametrize("rescale", ["all by 1e-3", "each column by its own constant"])
+def test_rescaling_the_features_leaves_the_ranking_unchanged(name, rescale):
+    split = make_split(600, 6, n_test=150, n_gold=80)
+    X_train, X_test = split.X_train.to_numpy(), split.X_test.to_numpy()
+    factor = 1e-3 if rescale == "all by 1e-3" else np.array([1e-3, 0.05, 1.0, 30.0, 1e3, 7.0])
+    router = _ROUTERS[name](random_state=0)
+    original = _fit(router, split).predict(X_test)
+    rescaled = _fit(_ROUTERS[name](random_state=0), _Scaled(split, X_train * factor)).predict(
+        X_test * factor
+    )
+    np.testing.assert_allclose(rescaled, original, rtol=1e-6, atol=1e-9)
+    assert np.array_equal(np.argsort(rescaled, kind="stable"), np.argsort(original, kind="stable"))
+
+
+def test_rescaling_leaves_auto_choice_and_ranking_unchanged():
+    split = make_split(600, 6, n_test=150, n_gold=80)
+    X_train, X_test = split.X_train.to_numpy(), split.X_test.to_numpy()
+    original = _fit(MetaRouter(learner="auto", random_state=0), split)
+    rescaled = _fit(MetaRouter(learner="auto", random_state=0), _Scaled(split, X_train * 1e-3))
+    assert rescaled.learner_ == original.learner_
+    np.testing.assert_allclose(
+        rescaled.predict(X_test * 1e-3), original.predict(X_test), rtol=1e-6, atol=1e-9
+    )
+
+
+class _Scaled:
+    """A split whose training features are replaced (labels and flags unchanged)."""
+
+    def __init__(self, split, X_train):
+        self.X_train, self.y_train, self.gold_train = X_train, split.y_train, split.gold_train
+
+    @classmethod
+    def of(cls, X, y, gold):
+        split = cls.__new__(cls)
+        split.X_train, split.y_train, split.gold_train = X, y, gold
+        return split
+
+
+# -- learner="auto" ------------------------------------------------------------------------------
+def test_auto_validates_gold_only_and_takes_it_when_the_judge_is_noise():
+    data = _dataset(lambda X: np.zeros(len(X)), judge_signal=0.0, gold_noise=0.2)
+    split = data.split(n_test=300, n_gold=400, random_state=0)
+    router = _fit(MetaRouter(learner="auto", random_state=0), split)
+    scores = router.auto_scores_
+    assert set(scores.index) == {"r", "dr", "gold_only", "mean_shift", "pooled"}
+    assert router.learner_ == "gold_only", router.auto_reason_
+    assert scores.loc["gold_only", "diff_vs_default"] + scores.loc["gold_only", "diff_se"] < 0
+    assert router.cate_estimator_ is None
+    # trained on the gold rows alone: the same router as GoldOnlyRouter with the same seed
+    reference = _fit(GoldOnlyRouter(random_state=0), split)
+    np.testing.assert_array_equal(router.predict(split.X_test), reference.predict(split.X_test))
+
+
+def test_auto_keeps_the_default_without_evidence_against_it():
+    split = make_split(1200, 6, n_test=200, n_gold=60, bias="heterogeneous")
+    router = _fit(MetaRouter(learner="auto", random_state=0), split)
+    scores = router.auto_scores_
+    if router.learner_ != "r":
+        chosen = scores.loc[router.learner_]
+        assert chosen["diff_vs_default"] + chosen["diff_se"] < 0
+    else:
+        assert "is kept" in router.auto_reason_
+        assert (scores["diff_vs_default"] + scores["diff_se"] >= 0).all()
+
+
+def test_diagnose_shows_what_was_validated_and_what_won():
+    from metarouter_econml.diagnostics import diagnose
+
+    split = make_split(800, 6, n_test=100, n_gold=100)
+    router = _fit(MetaRouter(random_state=0), split)
+    report = diagnose(
+        router,
+        split.X_train,
+        split.y_train,
+        gold=split.gold_train,
+        refuters=(),
+        overrule=False,
+        figures=False,
+        random_state=0,
+    )
+    stage = report.router_config["final_stage"]
+    assert f"{router.final_stage_} (chosen)" in stage
+    assert all(name in stage for name in ("linear", "sparse", "boosted"))
+    assert "(chosen)" in report.router_config["router_model_choice"]
+    assert "final_stage" in report.to_markdown()
