@@ -96,11 +96,12 @@ def test_dowhy_fit_gives_the_routers_cates(make_router, split):
         router, int(gold.sum()), int((~gold).sum())
     )
     assert seed_known and estimator is not router.cate_estimator_
-    fit = _dowhy_bridge.fit_dowhy(X, y_pb, gold, estimator)
+    Z = router._cate_features(X)  # the features the router's estimator saw (standardised)
+    fit = _dowhy_bridge.fit_dowhy(Z, y_pb, gold, estimator)
     own = router.estimate_bias(split.X_train)
     # same learner, models, folds and seed, columns in the same order: identical, not just close
     np.testing.assert_allclose(fit.cate, own, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(fit.effect(X), own, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fit.effect(Z), own, rtol=0, atol=1e-12)
     assert fit.value == pytest.approx(own.mean(), abs=1e-12)
     assert fit.effect_modifiers == [f"x{j}" for j in range(X.shape[1])]
 

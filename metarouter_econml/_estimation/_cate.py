@@ -63,8 +63,9 @@ class FeatureScale:
         return cls(scaler.mean_.astype(np.float64), scaler.scale_.astype(np.float64))
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        standardised = (X - self.mean) / self.scale
-        return standardised.astype(np.float32).astype(np.float64)
+        """Standardised ``X``: float32 for float32 input (no upcast), float64 otherwise."""
+        rounded = ((X - self.mean) / self.scale).astype(np.float32)
+        return rounded if X.dtype == np.float32 else rounded.astype(np.float64)
 
 
 def make_folds(cv, n_gold: int, random_state: int, n_preference: int | None = None):

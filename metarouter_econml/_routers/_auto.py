@@ -51,8 +51,10 @@ def choose_learner(router, X, y_pb, gold, seed) -> tuple[str, pd.DataFrame, str]
     (rescaled) GS labels, which are unbiased for psi (noisy, but with noise that does not depend
     on the candidate). The default is kept unless a candidate lowers that error by more than one
     standard error of the paired per-row difference; among those that do, the lowest error
-    wins. So ``"auto"`` departs from the default only on evidence, and by construction is not
-    worse than it beyond noise.
+    wins. So ``"auto"`` departs from the default only on evidence of a lower held-out error.
+    That error also rewards predictions shrunk towards the mean, so it is not a guarantee of
+    better routing: on a first battery ``"auto"`` sometimes left the default for a candidate that
+    ranked queries worse (``benchmarks/RESULTS.md`` §13c).
 
     Returns
     -------
