@@ -167,7 +167,7 @@ def test_rescaling_the_features_leaves_the_ranking_unchanged(name, rescale):
 
 
 def test_rescaling_leaves_auto_choice_and_ranking_unchanged():
-    split = make_split(600, 6, n_test=150, n_gold=80)
+    split = make_split(400, 6, n_test=100, n_gold=60)
     X_train, X_test = split.X_train.to_numpy(), split.X_test.to_numpy()
     original = _fit(MetaRouter(learner="auto", random_state=0), split)
     rescaled = _fit(MetaRouter(learner="auto", random_state=0), _Scaled(split, X_train * 1e-3))
@@ -192,7 +192,7 @@ class _Scaled:
 
 # -- learner="auto" ------------------------------------------------------------------------------
 def test_auto_validates_gold_only_and_takes_it_when_the_judge_is_noise():
-    data = _dataset(lambda X: np.zeros(len(X)), judge_signal=0.0, gold_noise=0.2)
+    data = _dataset(lambda X: np.zeros(len(X)), n=1200, judge_signal=0.0, gold_noise=0.2)
     split = data.split(n_test=300, n_gold=400, random_state=0)
     router = _fit(MetaRouter(learner="auto", random_state=0), split)
     scores = router.auto_scores_
@@ -206,7 +206,7 @@ def test_auto_validates_gold_only_and_takes_it_when_the_judge_is_noise():
 
 
 def test_auto_keeps_the_default_without_evidence_against_it():
-    split = make_split(1200, 6, n_test=200, n_gold=60, bias="heterogeneous")
+    split = make_split(600, 6, n_test=100, n_gold=60, bias="heterogeneous")
     router = _fit(MetaRouter(learner="auto", random_state=0), split)
     scores = router.auto_scores_
     if router.learner_ != "r":
