@@ -39,7 +39,7 @@ from ._propensity import (
     propensity_bounds,
 )
 from ._scaling import GOLD_SCALES, gold_scale_factor
-from ._selection import select_final_stage, select_router_model
+from ._selection import paired_losses, select_final_stage, select_router_model
 
 __all__ = [
     "GOLD_SCALES",
@@ -63,6 +63,7 @@ __all__ = [
     "lightgbm_regressor",
     "make_folds",
     "out_of_fold_propensity",
+    "paired_losses",
     "propensity_bounds",
     "router_model_candidates",
     "select_final_stage",

@@ -27,6 +27,7 @@ __all__ = [
     "ONE_SE_RULE",
     "ROUTER_CV_ROWS",
     "cached_pseudo_outcomes",
+    "paired_losses",
     "select_final_stage",
     "select_router_model",
 ]
@@ -59,6 +60,28 @@ def cached_pseudo_outcomes(estimator, kind: str) -> tuple[np.ndarray, np.ndarray
     y_pred = cached.nuisances[0]
     target = np.reshape(y_pred[..., 1] - y_pred[..., 0], -1)
     return target, np.ones_like(target), treatment
+
+
+def paired_losses(losses: dict, reference: str, *, total: float | None = None) -> pd.DataFrame:
+    """Mean held-out loss per candidate, and its paired difference from ``reference``.
+
+    ``losses`` maps names to per-row losses on the same rows (weighted losses for a weighted
+    criterion, ``total`` then being the sum of the weights; None: the number of rows). Returns
+    one row per candidate, in order: ``loss`` (sum / total), ``diff`` (the mean paired
+    difference against ``reference``) and ``diff_se`` (its standard error,
+    ``sd * sqrt(n) / total``, i.e. ``sd / sqrt(n)`` for unweighted losses).
+    """
+    base = losses[reference]
+    total = base.size if total is None else total
+    rows = {}
+    for name, loss in losses.items():
+        diff = loss - base
+        rows[name] = {
+            "loss": float(loss.sum() / total),
+            "diff": float(diff.sum() / total),
+            "diff_se": float(np.std(diff, ddof=1) * np.sqrt(diff.size) / total),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def _held_out_losses(model, Z, target, weight, treatment, folds, is_r: bool) -> np.ndarray:
@@ -109,22 +132,8 @@ def select_final_stage(
         for name, model in candidates.items()
     }
     total_weight = weight.sum()
-    mean = {name: float(loss.sum() / total_weight) for name, loss in losses.items()}
-    best = min(mean, key=mean.__getitem__)
-    rows = []
-    for name, loss in losses.items():
-        diff = loss - losses[best]
-        se = float(np.std(diff, ddof=1) * np.sqrt(diff.size) / total_weight)
-        rows.append(
-            {
-                "final_stage": name,
-                "loss": mean[name],
-                "diff": mean[name] - mean[best],
-                "diff_se": se,
-            }
-        )
-    table = pd.DataFrame.from_records(rows).set_index("final_stage")
-    chosen = best
+    chosen = min(losses, key=lambda name: losses[name].sum())
+    table = paired_losses(losses, chosen, total=total_weight).rename_axis("final_stage")
     table["chosen"] = table.index == chosen
     if chosen != next(iter(candidates)):
         estimator.model_final = clone(candidates[chosen])
@@ -174,18 +183,8 @@ def select_router_model(
         }
     errors = {name: (y[held] - prediction) ** 2 for name, prediction in predictions.items()}
     reference = next(iter(candidates))
-    rows = []
-    for name, error in errors.items():
-        diff = error - errors[reference]
-        rows.append(
-            {
-                "router_model": name,
-                "mse": float(error.mean()),
-                "diff": float(diff.mean()),
-                "diff_se": float(diff.std(ddof=1) / np.sqrt(diff.size)),
-            }
-        )
-    table = pd.DataFrame.from_records(rows).set_index("router_model")
+    table = paired_losses(errors, reference).rename(columns={"loss": "mse"})
+    table = table.rename_axis("router_model")
     better = table[table["diff"] + ONE_SE_RULE * table["diff_se"] < 0]
     chosen = reference if better.empty else str(better["mse"].idxmin())
     table["chosen"] = table.index == chosen

@@ -10,6 +10,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import KFold
 
+from .._estimation import paired_losses
 from ._baselines import GoldOnlyRouter, MeanShiftRouter, PooledRouter
 
 __all__ = ["AUTO_BASELINES", "AUTO_LEARNERS", "AUTO_REFERENCE", "choose_learner"]
@@ -88,19 +89,10 @@ def choose_learner(router, X, y_pb, gold, seed) -> tuple[str, pd.DataFrame, str]
                 warnings.simplefilter("ignore", UserWarning)
                 candidate.fit(X[keep], y_pb[keep], gold=gold[keep])
             errors[name][held] = (candidate.predict(X[held_rows]) - y_pb[held_rows]) ** 2
-    reference = errors[AUTO_REFERENCE]
-    rows = []
-    for name, err in errors.items():
-        diff = err - reference
-        rows.append(
-            {
-                "learner": name,
-                "mse": float(err.mean()),
-                "diff_vs_default": float(diff.mean()),
-                "diff_se": float(diff.std(ddof=1) / np.sqrt(diff.size)),
-            }
-        )
-    scores = pd.DataFrame.from_records(rows).set_index("learner")
+    scores = paired_losses(errors, AUTO_REFERENCE).rename(
+        columns={"loss": "mse", "diff": "diff_vs_default"}
+    )
+    scores = scores.rename_axis("learner")
     better = scores[scores["diff_vs_default"] + scores["diff_se"] < 0]
     where = f"{gold_idx.size} held-out GS rows in {n_splits} folds"
     if better.empty:
