@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from metarouter_econml import (
     GoldOnlyRouter,
     MeanShiftRouter,
@@ -46,3 +48,15 @@ def make_split(
     data = make_data(n_samples, n_features, seed=seed, **kwargs)
     split_seed = seed if split_seed is None else split_seed
     return data.split(n_test=n_test, n_gold=n_gold, random_state=split_seed)
+
+
+def feature_layouts(split) -> dict:
+    """The split's test features in the memory layouts a serving path must handle alike."""
+    X = split.X_test.to_numpy()
+    return {
+        "float64": X,
+        "float32": X.astype(np.float32),
+        "fortran": np.asfortranarray(X),
+        "strided": np.repeat(X, 2, axis=1)[:, ::2],
+        "one row": X[:1],
+    }

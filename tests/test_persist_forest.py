@@ -15,6 +15,7 @@ import zipfile
 import numpy as np
 import pytest
 import skops.io as sio
+from conftest import feature_layouts
 from econml.dml import CausalForestDML, LinearDML, NonParamDML
 from econml.dr import DRLearner, ForestDRLearner
 from lightgbm import LGBMRegressor
@@ -136,17 +137,6 @@ def _members(path):
         return header, archive.read(_archive.PAYLOAD_NAME)
 
 
-def _inputs(split):
-    X = split.X_test.to_numpy()
-    return {
-        "float64": X,
-        "float32": X.astype(np.float32),
-        "fortran": np.asfortranarray(X),
-        "strided": np.repeat(X, 2, axis=1)[:, ::2],
-        "one row": X[:1],
-    }
-
-
 # -- round trips ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(LEARNERS))
 def test_round_trip_gives_the_fitted_bits(name, fitted, split, tmp_path):
@@ -154,7 +144,7 @@ def test_round_trip_gives_the_fitted_bits(name, fitted, split, tmp_path):
     path = _saved(router, tmp_path)
     twin = _load(path)
     assert isinstance(twin.cate_estimator_, SavedCateModel)
-    for layout, X in _inputs(split).items():
+    for layout, X in feature_layouts(split).items():
         fitted_bias = router.estimate_bias(X)
         econml = np.ravel(router.cate_estimator_.effect(X)).astype(np.float64)
         assert fitted_bias.tobytes() == econml.tobytes(), layout  # numpy path: EconML bits

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import make_split
+from conftest import feature_layouts, make_split
 from lightgbm import LGBMRegressor
 from sklearn.linear_model import Ridge
 
@@ -26,17 +26,6 @@ def _fit(router, split, X=None):
         return router.fit(X, split.y_train, gold=split.gold_train)
 
 
-def _inputs(split):
-    X = split.X_test.to_numpy()
-    return {
-        "float64": X,
-        "float32": X.astype(np.float32),
-        "fortran": np.asfortranarray(X),
-        "strided": np.repeat(X, 2, axis=1)[:, ::2],
-        "one row": X[:1],
-    }
-
-
 ROUTERS = {
     "meta r": lambda: MetaRouter(random_state=0),
     "meta dr": lambda: MetaRouter(learner="dr", random_state=0),
@@ -54,7 +43,7 @@ ROUTERS = {
 @pytest.mark.parametrize("name", sorted(ROUTERS))
 def test_serving_path_gives_the_wrappers_bits(split, name):
     router = _fit(ROUTERS[name](), split, split.X_train.to_numpy())
-    for kind, X in _inputs(split).items():
+    for kind, X in feature_layouts(split).items():
         expected = np.asarray(router.router_model_.predict(X), dtype=np.float64) / router.scale_
         np.testing.assert_array_equal(router.predict(X), expected, err_msg=kind)
         if isinstance(router, MetaRouter):
@@ -91,7 +80,7 @@ def test_loaded_routers_serve_the_same_bits(split, tmp_path):
         router = _fit(MetaRouter(learner=learner, random_state=0), split)
         router.save(tmp_path / f"{learner}.mr")
         twin = load(tmp_path / f"{learner}.mr")
-        for kind, X in _inputs(split).items():
+        for kind, X in feature_layouts(split).items():
             np.testing.assert_array_equal(twin.predict(X), router.predict(X), err_msg=kind)
             np.testing.assert_array_equal(twin.estimate_bias(X), router.estimate_bias(X))
 
