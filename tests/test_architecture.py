@@ -21,6 +21,7 @@ PACKAGE = Path(metarouter_econml.__file__).resolve().parent
 #: unit -> layer. "" is the facade (``metarouter_econml/__init__.py``), which re-exports routers.
 LAYERS = {
     "_compat": 0,
+    "_comparisons": 0,
     "_format": 0,
     "_ray": 0,
     "_validation": 0,

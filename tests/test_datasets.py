@@ -56,11 +56,15 @@ def _assert_datasets_equal(left: RoutingDataset, right: RoutingDataset) -> None:
 
 def test_public_names():
     assert datasets.__all__ == [
+        "MultiRoutingDataset",
+        "MultiRoutingSplit",
         "RoutingDataset",
         "RoutingSplit",
         "load_gsm8k_routing",
         "load_gsm8k_texts",
+        "load_pandalm_routing",
         "load_paper_csv",
+        "make_multi_routing_data",
         "make_routing_data",
         "verbosity_judge",
     ]

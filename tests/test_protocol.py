@@ -638,13 +638,23 @@ def test_dataset_must_be_a_routing_dataset(data):
 
 def test_exports():
     assert sorted(evaluation.__all__) == [
+        "CostQualityCurve",
         "EfficiencyGainCurve",
         "GOLD_SCORER_METRICS",
+        "MULTI_PROTOCOL_METHODS",
+        "MultiProtocolResult",
         "PROTOCOL_METHODS",
         "ProtocolResult",
+        "aiq",
+        "cost_quality_curve",
         "efficiency_gain_curve",
+        "fixed_mix_curve",
         "make_gold_scorer",
+        "oracle_curve",
+        "oracle_share",
+        "plot_frontier",
         "routellm_metrics",
+        "run_multi_protocol",
         "run_protocol",
     ]
     for name in evaluation.__all__:

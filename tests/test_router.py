@@ -42,6 +42,7 @@ def test_public_api_is_pinned():
             "GoldOnlyRouter",
             "MeanShiftRouter",
             "MetaRouter",
+            "MultiMetaRouter",
             "PooledRouter",
             "PreferenceOnlyRouter",
             "__version__",

@@ -3,6 +3,7 @@
 - ``_base``: :class:`BaseRouter`, the shared fit/predict/route/save;
 - ``_baselines``: gold-only, preference-only, pooled and mean-shift routers;
 - ``_meta``: :class:`MetaRouter`; ``_auto``: its ``learner="auto"``;
+- ``_multi``: :class:`MultiMetaRouter`, routing among many models;
 - ``_load``: :func:`load`, the inverse of ``router.save``.
 """
 
@@ -10,6 +11,7 @@ from ._base import BaseRouter
 from ._baselines import GoldOnlyRouter, MeanShiftRouter, PooledRouter, PreferenceOnlyRouter
 from ._load import ROUTER_CLASSES, load
 from ._meta import MetaRouter
+from ._multi import MultiMetaRouter
 
 __all__ = [
     "ROUTER_CLASSES",
@@ -17,6 +19,7 @@ __all__ = [
     "GoldOnlyRouter",
     "MeanShiftRouter",
     "MetaRouter",
+    "MultiMetaRouter",
     "PooledRouter",
     "PreferenceOnlyRouter",
     "load",
