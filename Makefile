@@ -22,8 +22,11 @@ install-test: venv
 demo: install
 	$(BIN)/metarouter demo --out $(DEMO_OUT)
 
+# The suite runs on PYTEST_WORKERS processes (pytest-xdist), each taking whole test files so
+# that module-scoped fixtures are fitted once; `make test PYTEST_WORKERS=0` runs it in one process.
+PYTEST_WORKERS ?= 2
 test: install-test lint-check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # Lint and type check (installed by the [test] extra); part of `make test`.
 lint-check: install-test

@@ -266,6 +266,25 @@ class GoldCoverage:
         counts = self.per_model["gold_labels"]
         return [str(name) for name in counts.index[counts < minimum]]
 
+    def thin_pairs(self, minimum: int) -> list[tuple[str, str]]:
+        """Pairs with fewer than ``minimum`` gold-standard comparisons (never compared too)."""
+        counts = self.per_pair["gold_labels"]
+        return [(str(a), str(b)) for a, b in counts.index[counts < minimum]]
+
+    def to_markdown(self) -> str:
+        """Both tables as markdown."""
+        from ._format import markdown_table
+
+        return (
+            "Gold coverage per model\n\n"
+            + markdown_table(self.per_model.reset_index())
+            + "\n\nGold coverage per pair\n\n"
+            + markdown_table(self.per_pair.reset_index())
+        )
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
 
 def gold_coverage(pairs: Pairs) -> GoldCoverage:
     """Count the gold-standard and preference-based comparisons per model and per pair."""

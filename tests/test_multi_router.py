@@ -305,3 +305,34 @@ def test_no_warning_with_enough_gold(pairwise):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         MultiMetaRouter(structure="none", random_state=0).fit(X, comparisons)
+
+
+def test_gold_coverage_counts_by_hand_and_matches_the_router(shared, pairwise):
+    from metarouter_econml.diagnostics import gold_coverage
+
+    table = pd.DataFrame(
+        [
+            (0, "b", "a", 1.0, True),
+            (0, "b", "a", -1.0, True),  # a second annotator of the same comparison
+            (1, "a", "c", 1.0, False),
+            (2, "c", "b", 0.0, True),
+        ],
+        columns=COLUMNS,
+    )
+    coverage = gold_coverage(table)
+    assert coverage.per_model.loc["a"].to_dict() == {
+        "gold_labels": 2,
+        "gold_queries": 1,
+        "preference_labels": 1,
+        "preference_queries": 1,
+    }
+    assert coverage.per_pair.loc[("a", "b"), "gold_labels"] == 2
+    assert coverage.per_pair.loc[("a", "c")].to_dict() == {
+        "gold_labels": 0,
+        "preference_labels": 1,
+    }
+    assert coverage.thin_models(2) == ["c"]
+    assert coverage.thin_pairs(1) == [("a", "c")]
+    assert "Gold coverage per pair" in coverage.to_markdown()
+    _, comparisons, _ = pairwise
+    pd.testing.assert_frame_equal(gold_coverage(comparisons).per_pair, shared.coverage_.per_pair)

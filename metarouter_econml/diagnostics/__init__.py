@@ -1,5 +1,8 @@
 """Diagnostics of the Meta-Router's bias estimate: overlap checks, refutations, the report.
 
+Among many models, :func:`gold_coverage` counts the gold-standard and preference-based
+comparisons per model and per pair (positivity per model; ``MultiMetaRouter.coverage_``).
+
 Constants for callers that check options before fitting (the command line does):
 
 - :data:`REFUTERS`: the refuter names :func:`diagnose` and :func:`refute_bias` accept, in the
@@ -10,6 +13,8 @@ Constants for callers that check options before fitting (the command line does):
 from .._compat import warning_filters_kept
 
 with warning_filters_kept():  # dependencies' first imports add process-wide filters; undo them
+    from .._comparisons import GoldCoverage
+    from ._coverage import gold_coverage
     from ._diagnose import DEFAULT_N_SIMULATIONS, diagnose
     from ._display import OverlapDisplay, ProjectionDisplay
     from ._figures import ReportFigure
@@ -22,6 +27,7 @@ __all__ = [
     "DEFAULT_N_SIMULATIONS",
     "REFUTERS",
     "DiagnosticReport",
+    "GoldCoverage",
     "OverRuleResult",
     "OverlapDisplay",
     "OverlapResult",
@@ -31,5 +37,6 @@ __all__ = [
     "UncoveredRegion",
     "assess_overlap",
     "diagnose",
+    "gold_coverage",
     "refute_bias",
 ]
