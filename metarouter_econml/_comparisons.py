@@ -70,14 +70,31 @@ def _is_missing(values: pd.Series) -> np.ndarray:
 
 
 def check_comparisons(
-    comparisons, n_queries: int, models=None, *, both_sources: bool = True
+    comparisons,
+    n_queries: int,
+    models=None,
+    *,
+    kind: str | None = None,
+    both_sources: bool = True,
 ) -> tuple[pd.DataFrame, str]:
-    """Validate the long table; return a clean copy (our dtypes) and its kind.
+    """Validate the long table; return a clean copy (our dtypes, a fresh index) and its kind.
 
-    The kind is ``"pairwise"`` when every row names an ``opponent`` and ``"pointwise"`` when
-    none does; a mixture is refused (fit the two kinds separately: their labels are on
-    different scales). ``both_sources``: at least 2 gold-standard and 2 preference-based
-    labels are required (else 2 labels in all).
+    The one check of the table, for the routers and the data containers. Extra columns are
+    kept (``source`` groups pointwise grades; the others are ignored). The kind is
+    ``"pairwise"`` when every row names an ``opponent`` and ``"pointwise"`` when none does; a
+    mixture is refused (fit the two kinds separately: their labels are on different scales).
+
+    Parameters
+    ----------
+    comparisons : DataFrame
+    n_queries : int
+        Rows of ``X``: ``query`` must lie in ``[0, n_queries)``.
+    models : sequence of str, optional
+        The known model names; any other name is refused.
+    kind : {"pairwise", "pointwise"}, optional
+        The expected kind (a data container's); None infers it.
+    both_sources : bool, default=True
+        Require at least 2 gold-standard and 2 preference-based labels (else 1 label).
     """
     if not isinstance(comparisons, pd.DataFrame):
         raise TypeError(
@@ -89,12 +106,15 @@ def check_comparisons(
         raise ValueError(
             f"`comparisons` must have the columns {list(COMPARISON_COLUMNS)}; missing {missing}."
         )
-    if comparisons.shape[0] < (4 if both_sources else 2):
-        needed = "4 rows (2 gold-standard and 2 preference-based)" if both_sources else "2 rows"
+    if comparisons.columns.duplicated().any():
+        duplicated = sorted(set(comparisons.columns[comparisons.columns.duplicated()]))
+        raise ValueError(f"`comparisons` must have unique column names; got {duplicated!r}.")
+    minimum = 4 if both_sources else 1
+    if comparisons.shape[0] < minimum:
+        needed = "4 rows (2 gold-standard and 2 preference-based)" if both_sources else "1 row"
         raise ValueError(f"`comparisons` must have at least {needed}; got {comparisons.shape[0]}.")
-    table = comparisons.loc[:, list(COMPARISON_COLUMNS)].copy()
-    if "source" in comparisons.columns:
-        table["source"] = comparisons["source"].astype("string").fillna("").to_numpy()
+    extra = [name for name in comparisons.columns if name not in COMPARISON_COLUMNS]
+    table = comparisons.loc[:, [*COMPARISON_COLUMNS, *extra]].copy(deep=True)
     table = table.reset_index(drop=True)
 
     query = table["query"]
@@ -103,14 +123,18 @@ def check_comparisons(
             "`comparisons['query']` must hold integer row positions of `X`; got dtype "
             f"{query.dtype}."
         )
-    query = query.to_numpy(dtype=np.int64)
-    outside = (query < 0) | (query >= n_queries)
+    if query.isna().any():
+        raise ValueError(
+            f"`comparisons['query']` must not be missing; got {int(query.isna().sum())} missing."
+        )
+    query_values = query.to_numpy(dtype=np.int64)
+    outside = (query_values < 0) | (query_values >= n_queries)
     if outside.any():
         raise ValueError(
             f"`comparisons['query']` must be row positions of `X` (0 to {n_queries - 1}); got "
-            f"{int(outside.sum())} outside, e.g. {int(query[outside][0])}."
+            f"{int(outside.sum())} outside, e.g. {int(query_values[outside][0])}."
         )
-    table["query"] = query
+    table["query"] = query_values
 
     for column in ("model", "opponent"):
         values = table[column]
@@ -120,6 +144,16 @@ def check_comparisons(
                 f"`comparisons['model']` must name a model on every row; got "
                 f"{int((~present).sum())} missing."
             )
+        if models is not None:
+            known = set(models)
+            unknown = sorted(
+                {repr(v) for v in values[present] if not (isinstance(v, str) and v in known)}
+            )
+            if unknown:
+                raise ValueError(
+                    f"`comparisons[{column!r}]` must hold names from `models` {list(models)!r}; "
+                    f"got {len(unknown)} other value(s), e.g. {', '.join(unknown[:3])}."
+                )
         not_str = [v for v in values[present] if not isinstance(v, str)]
         if not_str:
             raise TypeError(
@@ -129,6 +163,16 @@ def check_comparisons(
         table[column] = values.astype(object).where(present, None)
 
     has_opponent = table["opponent"].notna().to_numpy()
+    if kind == "pairwise" and not has_opponent.all():
+        raise ValueError(
+            "`comparisons` must name an `opponent` on every row when kind='pairwise'; got "
+            f"{int((~has_opponent).sum())} row(s) without one."
+        )
+    if kind == "pointwise" and has_opponent.any():
+        raise ValueError(
+            "`comparisons` must have no `opponent` (missing on every row) when kind='pointwise'; "
+            f"got {int(has_opponent.sum())} row(s) with one."
+        )
     if has_opponent.all():
         kind = "pairwise"
         same = (table["model"] == table["opponent"]).to_numpy()
@@ -151,13 +195,13 @@ def check_comparisons(
     label = table["label"]
     if not pd.api.types.is_numeric_dtype(label.dtype) or pd.api.types.is_bool_dtype(label.dtype):
         raise TypeError(f"`comparisons['label']` must be numeric; got dtype {label.dtype}.")
-    label = label.to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = ~np.isfinite(label)
+    label_values = label.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(label_values)
     if bad.any():
         raise ValueError(
             f"`comparisons['label']` must be finite; got {int(bad.sum())} NaN or infinite value(s)."
         )
-    table["label"] = label
+    table["label"] = label_values
 
     gold = table["gold"]
     if not pd.api.types.is_bool_dtype(gold.dtype):
@@ -167,22 +211,13 @@ def check_comparisons(
         )
     if gold.isna().any():
         raise ValueError(
-            f"`comparisons['gold']` must not contain missing values; got {int(gold.isna().sum())}."
+            f"`comparisons['gold']` must not be missing; got {int(gold.isna().sum())} missing."
         )
     table["gold"] = gold.to_numpy(dtype=bool)
     n_gold = int(table["gold"].sum())
     for count, what in ((n_gold, "gold-standard"), (table.shape[0] - n_gold, "preference-based")):
         if both_sources and count < 2:
             raise ValueError(f"`comparisons` must have at least 2 {what} labels; got {count}.")
-
-    if models is not None:
-        names = set(table["model"]) | set(table["opponent"].dropna())
-        unknown = sorted(names - set(models))
-        if unknown:
-            raise ValueError(
-                f"`comparisons` names models not seen at fit: {unknown}; the router knows "
-                f"{list(models)}."
-            )
     return table, kind
 
 

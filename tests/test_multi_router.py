@@ -336,3 +336,26 @@ def test_gold_coverage_counts_by_hand_and_matches_the_router(shared, pairwise):
     assert "Gold coverage per pair" in coverage.to_markdown()
     _, comparisons, _ = pairwise
     pd.testing.assert_frame_equal(gold_coverage(comparisons).per_pair, shared.coverage_.per_pair)
+
+
+def test_independent_pair_without_gold_gets_a_constant_and_a_warning(pairwise):
+    X, comparisons, X_test = pairwise
+    pair = comparisons[["model", "opponent"]].apply(frozenset, axis=1) == frozenset({"m1", "m2"})
+    data = comparisons[~(pair & comparisons["gold"])].reset_index(drop=True)
+    with pytest.warns(UserWarning, match=r"\('m1', 'm2'\)"):
+        router = MultiMetaRouter(structure="independent", random_state=0).fit(X, data)
+    assert router.pair_bias_[("m1", "m2")] == 0.0
+    assert not isinstance(router.pair_bias_[("m0", "m1")], float)
+
+
+@pytest.mark.parametrize(
+    ("learner", "estimator"),
+    [("forest", "CausalForestDML"), ("linear", "LinearDML"), ("ridge", "DML")],
+)
+def test_every_learner_finds_the_bias(learner, estimator):
+    X, comparisons = _pairwise_data(n_queries=1200, n_gold=150, seed=3)
+    router = MultiMetaRouter(learner=learner, random_state=0).fit(X, comparisons)
+    assert type(router.bias_estimator_).__name__ == estimator
+    _, bias = _truth(X)
+    estimate = router.estimate_bias(X)
+    assert np.corrcoef(estimate["m3"], bias[:, 3])[0, 1] > 0.5

@@ -74,8 +74,8 @@ class MultiMetaRouter(BaseEstimator):
          reference and ``Delta_ij = -(b_i - b_j)``, so K - 1 functions explain all
          K(K - 1)/2 pairs. One multi-treatment DML fits them: treatment columns = the gold
          flag times the pair's ±1 coding of the models, controls = the coding
-         (``econml.dml.LinearDML`` with ``learner="linear"``, ``CausalForestDML`` with
-         ``"forest"``); cross-fitting folds keep each query's rows together;
+         (``econml.dml.DML`` with a lasso final stage by default, see ``learner``);
+         cross-fitting folds keep each query's rows together;
        - ``"independent"``: the same estimator on each pair's rows alone (a pair with fewer
          gold queries than ``cv`` gets its mean gold-minus-preference shift, with a warning);
        - ``"none"``: no correction (the pooled union of the labels, RouteLLM-style); the
@@ -97,9 +97,13 @@ class MultiMetaRouter(BaseEstimator):
     structure : {"shared", "independent", "none"}, default="shared"
         How the bias is structured across pairs (see above). Why "shared" is the default:
         ``benchmarks/RESULTS.md`` (§14).
-    learner : {"linear", "forest"}, default="linear"
-        The EconML estimator of the bias with more than two models: ``LinearDML`` (bias linear
-        in the standardised features) or ``CausalForestDML``.
+    learner : {"lasso", "ridge", "linear", "forest"}, default="lasso"
+        The EconML estimator of the bias with more than two models, each a function of the
+        standardised features: ``econml.dml.DML`` with a cross-validated lasso (``"lasso"``)
+        or ridge (``"ridge"``) final stage, ``LinearDML`` (``"linear"``, unpenalised, with
+        analytic intervals) or ``CausalForestDML`` (``"forest"``). Why the lasso:
+        ``benchmarks/RESULTS.md`` (§14; unpenalised, the bias estimate from ~10 gold labels
+        per pair was noise that routed worse than pooling).
     gold_scale : {"variance", "wasserstein", "none"} or float, default="variance"
         How GS labels are put on the PB scale (as :class:`MetaRouter`).
     router_model : regressor, default=None
@@ -161,7 +165,7 @@ class MultiMetaRouter(BaseEstimator):
         *,
         reference: str | None = None,
         structure: str = "shared",
-        learner: str = "linear",
+        learner: str = "lasso",
         gold_scale="variance",
         router_model=None,
         cv: int = 3,

@@ -17,7 +17,10 @@ demo
 benchmark
     Run the paper's evaluation protocol (``run_protocol``) on synthetic data, the packaged GSM8K
     data or a CSV file in the paper's format, with uncertainty, paired comparisons and RouteLLM's
-    metrics.
+    metrics; or, with ``--data pandalm`` (the packaged PandaLM comparisons of five 7B models) or
+    ``--data multi-synthetic`` (``make_multi_routing_data``), the multi-model protocol
+    (``run_multi_protocol``): pairwise accuracy and, when the true quality is known, AIQ, oracle
+    share and the cost-quality frontier.
 report
     Fit the Meta-Router on a CSV or Parquet file of pooled gold-standard and preference rows, run
     its diagnostics (``metarouter_econml.diagnostics.diagnose``: positivity, refutation of the
@@ -142,48 +145,112 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     demo.add_argument("--quiet", action="store_true", help="do not print progress to stderr")
 
 
+class DefaultInt(int):
+    """An option's default int, told apart (``isinstance``) from the same number typed.
+
+    ``--n-test`` and ``--n-gold`` default to 500 and 100 rows for the two-model data, while
+    ``--data pandalm`` (170 queries) and ``--data multi-synthetic`` use run_multi_protocol's
+    defaults unless they are given; ``--n-jobs`` is refused with multi-model data only when given.
+    """
+
+
+#: The --data values that run the multi-model protocol (run_multi_protocol).
+MULTI_DATA = ("pandalm", "multi-synthetic")
+#: The verdicts load_pandalm_routing's `judge` takes (its default first).
+JUDGES = ("gpt-3.5-turbo", "pandalm-7b", "both")
+
+
 def _add_benchmark(commands: argparse._SubParsersAction) -> None:
     benchmark = commands.add_parser(
         "benchmark",
         parents=[_common_options()],
         help="run the paper's evaluation protocol over many random splits",
         description=(
-            "Fit every method on many random splits (n_test test rows, n_gold gold-standard "
-            "rows, the rest preference-based) and report efficiency-gain curves with "
-            "uncertainty, paired differences in AUC and RouteLLM's APGR/CPT."
+            "Two-model data (--data synthetic, gsm8k or a CSV file): fit every method on many "
+            "random splits (n_test test rows, n_gold gold-standard rows, the rest "
+            "preference-based) and report efficiency-gain curves with uncertainty, paired "
+            "differences in AUC and RouteLLM's APGR/CPT (protocol_*.csv, protocol_summary.md, "
+            "protocol.png). Multi-model data (--data pandalm or multi-synthetic): the same "
+            "splits of queries with run_multi_protocol, scored by pairwise accuracy against "
+            "the gold labels and, on multi-synthetic (true quality known), by the "
+            "cost-quality frontier, its AIQ and the share of the oracle's gain recovered "
+            "(multi_protocol_scores.csv, multi_protocol_summary.md and, for multi-synthetic, "
+            "multi_protocol.png). Options marked 'only' are refused with other data."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     benchmark.add_argument(
         "--data",
         default="synthetic",
-        help="'synthetic' (make_routing_data), 'gsm8k' (packaged GSM8K data, 50 components) "
-        "or the path of a CSV file in the paper's format (embd.PC<k>, GL, PL columns)",
+        help="two-model data: 'synthetic' (make_routing_data), 'gsm8k' (packaged GSM8K data, "
+        "50 components) or the path of a CSV file in the paper's format (embd.PC<k>, GL, PL "
+        "columns); multi-model data: 'pandalm' (load_pandalm_routing: packaged human and "
+        "LLM-judge comparisons of five 7B models on 170 queries) or 'multi-synthetic' "
+        "(make_multi_routing_data, true quality and judge bias known)",
     )
-    # The synthetic-only options default to argparse.SUPPRESS: absent from the namespace unless
+    # The data-specific options default to argparse.SUPPRESS: absent from the namespace unless
     # given, so that giving one with other data is an error, and no "(default: None)" in help.
     benchmark.add_argument(
         "--bias",
         default=argparse.SUPPRESS,
-        help="synthetic data only: shape of the judge bias, make_routing_data's `bias` "
-        "(default: heterogeneous; a wrong name lists the shapes)",
+        help="synthetic and multi-synthetic data only: shape of the judge bias, "
+        "make_routing_data's or make_multi_routing_data's `bias` (default: heterogeneous "
+        "and shared; a wrong name lists the shapes)",
     )
     benchmark.add_argument(
         "--n-samples",
         type=at_most(MAX_SAMPLES),
         default=argparse.SUPPRESS,
-        help=f"synthetic data only: number of queries (default: 5000; at most {MAX_SAMPLES:,})",
+        help="synthetic and multi-synthetic data only: number of queries (default: 5000 and "
+        f"2000; at most {MAX_SAMPLES:,})",
     )
     benchmark.add_argument(
         "--n-features",
         type=at_most(MAX_FEATURES),
         default=argparse.SUPPRESS,
-        help=f"synthetic data only: number of features (default: 50; at most {MAX_FEATURES:,})",
+        help="synthetic and multi-synthetic data only: number of features (default: 50 and "
+        f"10; at most {MAX_FEATURES:,})",
     )
     benchmark.add_argument(
-        "--n-gold", type=at_least(2), default=100, help="gold-standard training rows per split"
+        "--n-models",
+        type=at_least(2),
+        default=argparse.SUPPRESS,
+        help="multi-synthetic data only: number of models, m0 (cheapest, weakest on average) "
+        "to m<K-1> (dearest), make_multi_routing_data's `n_models` (default: 5; at most 20)",
     )
-    benchmark.add_argument("--n-test", type=at_least(2), default=500, help="test rows per split")
+    benchmark.add_argument(
+        "--judge",
+        choices=JUDGES,
+        default=argparse.SUPPRESS,
+        help="pandalm data only: the LLM judge whose verdicts are the preference-based labels "
+        "('both': both judges' verdicts, as separate labels); the gold standard is always the "
+        "three human annotators (default: gpt-3.5-turbo, which agrees more often with them)",
+    )
+    benchmark.add_argument(
+        "--n-components",
+        type=at_least(1),
+        default=argparse.SUPPRESS,
+        help="pandalm data only: principal components of the 384-d query embeddings kept as "
+        "features, at most 170 (default: 10: a split has about 136 training queries, of "
+        "which only about 10 carry gold-standard labels, so the bias and quality models need "
+        "few features; 10 components keep 28%% of the embeddings' variance)",
+    )
+    benchmark.add_argument(
+        "--n-gold",
+        type=at_least(2),
+        default=DefaultInt(100),
+        help="gold-standard training rows per split; with multi-model data, gold-standard "
+        "training queries per split (each with the gold labels of all its comparisons) and, "
+        "unless given, run_multi_protocol's default instead of this one: 5%% of the training "
+        "queries, at least 10",
+    )
+    benchmark.add_argument(
+        "--n-test",
+        type=at_least(2),
+        default=DefaultInt(500),
+        help="test rows per split; with multi-model data, test queries per split and, unless "
+        "given, run_multi_protocol's default instead of this one: 20%% of the queries",
+    )
     benchmark.add_argument(
         "--splits",
         type=at_least(1, MAX_LOOPS),
@@ -196,28 +263,36 @@ def _add_benchmark(commands: argparse._SubParsersAction) -> None:
         default=argparse.SUPPRESS,
         metavar="NAME",
         help="methods to compare: names of run_protocol's registry, "
-        "metarouter_econml.evaluation.PROTOCOL_METHODS (a wrong name lists them; default: "
-        "run_protocol's default, every method but the slow meta_auto)",
+        "metarouter_econml.evaluation.PROTOCOL_METHODS, or with multi-model data of "
+        "MULTI_PROTOCOL_METHODS (a wrong name lists them; default: run_protocol's default, "
+        "every method but the slow meta_auto, or every multi-model method; the summary's "
+        "paired differences of multi-model data are from the first method)",
     )
     benchmark.add_argument(
         "--stop-at-nonpositive",
         action="store_true",
-        help="stop each curve where the router's predictions turn non-positive (as in the paper)",
+        help="two-model data only: stop each curve where the router's predictions turn "
+        "non-positive (as in the paper)",
     )
     benchmark.add_argument(
         "--n-jobs",
         type=n_jobs,
-        default=1,
-        help="splits run in parallel (-1: all cores, -2: all but one; at most 4 per core)",
+        default=DefaultInt(1),
+        help="two-model data only: splits run in parallel (-1: all cores, -2: all but one; at "
+        "most 4 per core)",
     )
     benchmark.add_argument(
         "--ray",
         action="store_true",
-        help="run the splits as Ray tasks (the [ray] extra; joins a running cluster when "
-        "RAY_ADDRESS is set, else starts a local instance); --n-jobs is then ignored",
+        help="two-model data only: run the splits as Ray tasks (the [ray] extra; joins a "
+        "running cluster when RAY_ADDRESS is set, else starts a local instance); --n-jobs is "
+        "then ignored",
     )
     benchmark.add_argument(
-        "--random-state", type=seed, default=0, help="seed of the data and of the splits"
+        "--random-state",
+        type=seed,
+        default=0,
+        help="seed of the data (of the PCA for pandalm) and of the splits",
     )
     benchmark.add_argument(
         "--out", default="benchmark_output", help="output directory (created if missing)"

@@ -1,4 +1,8 @@
-"""``metarouter benchmark``: the paper's evaluation protocol on synthetic, GSM8K or CSV data."""
+"""``metarouter benchmark``: the paper's evaluation protocol on synthetic, GSM8K or CSV data.
+
+``--data pandalm`` and ``--data multi-synthetic`` run the multi-model protocol instead
+(``_multi_benchmark``); the options that apply to some data only are checked here, for both.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from metarouter_econml.datasets import (
 )
 from metarouter_econml.evaluation import run_protocol
 
+from . import MULTI_DATA, DefaultInt
 from ._common import (
     announce,
     check_input_file,
@@ -25,6 +30,7 @@ from ._common import (
     unexposed,
     writing,
 )
+from ._multi_benchmark import MULTI_RENAMED, MULTI_UNEXPOSED, run_multi
 
 #: Size of the synthetic data (the paper's HealthBench data: 5,000 queries, 50 components);
 #: the ``--bias``, ``--n-samples`` and ``--n-features`` options override it.
@@ -48,6 +54,7 @@ RENAMED = {
     "verbose": "`--quiet`",
     "path": "`--data`",
     "dataset": "`--data`",
+    **MULTI_RENAMED,
 }
 _SET = ["methods", "n_test", "n_gold", "n_splits", "stop_at_nonpositive", "n_jobs", "use_ray"]
 #: Parameters of run_protocol that no option sets (their defaults apply) -> what to do instead.
@@ -59,6 +66,29 @@ UNEXPOSED = {
     ),
     "n_components": "`--data gsm8k` loads the GSM8K data with 50 components; call "
     "metarouter_econml.datasets.load_gsm8k_routing from Python for another number.",
+    **MULTI_UNEXPOSED,
+}
+
+#: The --data values of two-model data ("csv": the path of a CSV file).
+TWO_MODEL = ("synthetic", "gsm8k", "csv")
+#: Options that apply to some data only -> the --data values they apply to; the others
+#: refuse them when they are given.
+ONLY = {
+    "bias": ("synthetic", "multi-synthetic"),
+    "n_samples": ("synthetic", "multi-synthetic"),
+    "n_features": ("synthetic", "multi-synthetic"),
+    "n_models": ("multi-synthetic",),
+    "judge": ("pandalm",),
+    "n_components": ("pandalm",),
+    "stop_at_nonpositive": TWO_MODEL,
+    "n_jobs": TWO_MODEL,
+    "ray": TWO_MODEL,
+}
+#: Why the multi-model protocol has no use for a two-model option.
+_TWO_MODEL_ONLY = {
+    "stop_at_nonpositive": "the multi-model protocol draws no efficiency-gain curves to stop",
+    "n_jobs": "run_multi_protocol runs its splits one after another in this process",
+    "ray": "run_multi_protocol runs its splits one after another in this process",
 }
 
 OUTPUTS = {
@@ -72,6 +102,9 @@ OUTPUTS = {
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation protocol, print the summary and write tables, markdown and plot.
 
+    ``--data pandalm`` and ``--data multi-synthetic`` run the multi-model protocol
+    (`run_multi`); every other ``--data`` the two-model one.
+
     Parameters
     ----------
     args : argparse.Namespace
@@ -82,17 +115,24 @@ def run(args: argparse.Namespace) -> int:
     int
         0.
     """
+    check_options(args)
+    if args.data in MULTI_DATA:
+        return run_multi(
+            args,
+            n_test=args.n_test if given(args, "n_test") else None,
+            n_gold=args.n_gold if given(args, "n_gold") else None,
+        )
     out = output_dir(args)
     data = _dataset(args)
     announce(args, data)
     result = run_protocol(
         data,
         methods=getattr(args, "methods", None),
-        n_test=args.n_test,
-        n_gold=args.n_gold,
+        n_test=int(args.n_test),
+        n_gold=int(args.n_gold),
         n_splits=args.splits,
         stop_at_nonpositive=args.stop_at_nonpositive,
-        n_jobs=None if args.ray else args.n_jobs,
+        n_jobs=None if args.ray else int(args.n_jobs),
         use_ray=args.ray,
         random_state=args.random_state,
         verbose=0 if args.quiet else 1,
@@ -130,20 +170,59 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dataset(args: argparse.Namespace) -> RoutingDataset:
-    """Load or generate the dataset named by ``--data``; synthetic-only options are checked."""
-    # The synthetic-only options are absent from `args` unless given (argparse.SUPPRESS).
-    given = {key: getattr(args, key) for key in SYNTHETIC if hasattr(args, key)}
-    if args.data not in ("synthetic", "gsm8k") and not os.path.lexists(args.data):
+def given(args: argparse.Namespace, dest: str) -> bool:
+    """Whether the option ``dest`` was typed (rather than left at its default)."""
+    if not hasattr(args, dest):  # argparse.SUPPRESS: absent unless given
+        return False
+    value = getattr(args, dest)
+    if isinstance(value, bool):  # store_true
+        return value
+    return not isinstance(value, DefaultInt)
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse a ``--data`` that is neither a known name nor a path, and the options it ignores.
+
+    Raises
+    ------
+    ValueError
+        If ``--data`` names no data, or an option given applies only to other data; the
+        message names the options and the data they apply to.
+    """
+    if args.data not in ("synthetic", "gsm8k", *MULTI_DATA) and not os.path.lexists(args.data):
         raise ValueError(
             "`--data` must be 'synthetic', 'gsm8k' or the path of a CSV file in the paper's "
-            f"format; got {args.data!r}, which does not exist."
+            "format (two-model data), or 'pandalm' or 'multi-synthetic' (multi-model data); "
+            f"got {args.data!r}, which does not exist."
         )
-    if args.data != "synthetic" and given:
-        named = ", ".join(f"`--{key.replace('_', '-')}`" for key in given)
-        raise ValueError(f"{named} only apply to `--data synthetic`; got `--data {args.data}`.")
+    data = args.data if args.data in ("synthetic", "gsm8k", *MULTI_DATA) else "csv"
+    refused: dict[tuple[str, ...], list[str]] = {}
+    for dest, applies in ONLY.items():
+        if data not in applies and given(args, dest):
+            refused.setdefault(applies, []).append(dest)
+    sentences = []
+    for applies, dests in refused.items():
+        named = ", ".join(f"`--{dest.replace('_', '-')}`" for dest in dests)
+        verb = "applies" if len(dests) == 1 else "apply"
+        if applies == TWO_MODEL:
+            reasons = "; ".join(dict.fromkeys(_TWO_MODEL_ONLY[dest] for dest in dests))
+            sentences.append(
+                f"{named} only {verb} to two-model data (`--data synthetic`, `gsm8k` or a CSV "
+                f"file); got `--data {args.data}`: {reasons}."
+            )
+        else:
+            where = " or ".join(f"`--data {value}`" for value in applies)
+            sentences.append(f"{named} only {verb} to {where}; got `--data {args.data}`.")
+    if sentences:
+        raise ValueError(" ".join(sentences))
+
+
+def _dataset(args: argparse.Namespace) -> RoutingDataset:
+    """Load or generate the two-model dataset named by ``--data`` (options already checked)."""
+    # The synthetic-only options are absent from `args` unless given (argparse.SUPPRESS).
+    chosen = {key: getattr(args, key) for key in SYNTHETIC if hasattr(args, key)}
     if args.data == "synthetic":
-        settings: dict[str, Any] = {**SYNTHETIC, **given}
+        settings: dict[str, Any] = {**SYNTHETIC, **chosen}
         return make_routing_data(
             settings["n_samples"],
             settings["n_features"],

@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
+from .._comparisons import check_comparisons
 from .._validation import Int, Options, Real
 from ._container import _read_only, _validate_features
 
 __all__ = ["MultiRoutingDataset", "MultiRoutingSplit", "make_multi_routing_data"]
 
 #: The columns every ``comparisons`` table has, in this order.
-_COMPARISON_COLUMNS = ("query", "model", "opponent", "label", "gold")
 _KINDS = ("pairwise", "pointwise")
 
 
@@ -103,106 +103,8 @@ def _check_truth(
 def _check_comparisons(
     comparisons: Any, n_queries: int, models: tuple[str, ...], kind: str
 ) -> pd.DataFrame:
-    """Validate the long label table; return a copy with our dtypes and a RangeIndex."""
-    if not isinstance(comparisons, pd.DataFrame):
-        raise TypeError(
-            f"`comparisons` must be a pandas DataFrame with columns {list(_COMPARISON_COLUMNS)}; "
-            f"got {type(comparisons).__name__}."
-        )
-    missing = [name for name in _COMPARISON_COLUMNS if name not in comparisons.columns]
-    if missing:
-        raise ValueError(
-            f"`comparisons` must have the columns {list(_COMPARISON_COLUMNS)}; missing {missing}."
-        )
-    if comparisons.columns.duplicated().any():
-        duplicated = sorted(set(comparisons.columns[comparisons.columns.duplicated()]))
-        raise ValueError(f"`comparisons` must have unique column names; got {duplicated!r}.")
-    if comparisons.shape[0] < 1:
-        raise ValueError("`comparisons` must have at least 1 row; got 0.")
-    extra = [name for name in comparisons.columns if name not in _COMPARISON_COLUMNS]
-    table = comparisons.loc[:, [*_COMPARISON_COLUMNS, *extra]].copy(deep=True)
-    table = table.reset_index(drop=True)
-
-    query = table["query"]
-    if not pd.api.types.is_integer_dtype(query.dtype) or pd.api.types.is_bool_dtype(query.dtype):
-        raise TypeError(
-            "`comparisons['query']` must hold integer row positions of `X`; got dtype "
-            f"{query.dtype}."
-        )
-    if query.isna().any():
-        raise ValueError(
-            f"`comparisons['query']` must not be missing; got {int(query.isna().sum())} missing."
-        )
-    query_values = query.to_numpy(dtype=np.int64)
-    outside = (query_values < 0) | (query_values >= n_queries)
-    if outside.any():
-        raise ValueError(
-            f"`comparisons['query']` must be row positions of `X` (0 to {n_queries - 1}); got "
-            f"{int(outside.sum())} outside, e.g. {int(query_values[outside][0])}."
-        )
-    table["query"] = query_values
-
-    known = set(models)
-    for column in ("model", "opponent"):
-        values = table[column]
-        present = ~pd.isna(values).to_numpy(dtype=bool)
-        if column == "model" and not present.all():
-            raise ValueError(
-                f"`comparisons['model']` must name a model on every row; got "
-                f"{int((~present).sum())} missing."
-            )
-        unknown = sorted(
-            {repr(v) for v in values[present] if not (isinstance(v, str) and v in known)}
-        )
-        if unknown:
-            raise ValueError(
-                f"`comparisons[{column!r}]` must hold names from `models` {list(models)!r}; got "
-                f"{len(unknown)} other value(s), e.g. {', '.join(unknown[:3])}."
-            )
-        table[column] = values.astype(object).where(present, None)
-
-    has_opponent = table["opponent"].notna().to_numpy()
-    if kind == "pairwise":
-        if not has_opponent.all():
-            raise ValueError(
-                "`comparisons` must name an `opponent` on every row when kind='pairwise'; got "
-                f"{int((~has_opponent).sum())} row(s) without one."
-            )
-        same = (table["model"] == table["opponent"]).to_numpy()
-        if same.any():
-            raise ValueError(
-                "`comparisons` must compare two different models on a pairwise row; got "
-                f"{int(same.sum())} row(s) with model == opponent, e.g. "
-                f"{table.loc[same, 'model'].iloc[0]!r}."
-            )
-    elif has_opponent.any():
-        raise ValueError(
-            "`comparisons` must have no `opponent` (missing on every row) when kind='pointwise'; "
-            f"got {int(has_opponent.sum())} row(s) with one."
-        )
-
-    label = table["label"]
-    if not pd.api.types.is_numeric_dtype(label.dtype) or pd.api.types.is_bool_dtype(label.dtype):
-        raise TypeError(f"`comparisons['label']` must be numeric; got dtype {label.dtype}.")
-    label_values = label.to_numpy(dtype=np.float64, na_value=np.nan)
-    n_bad = int(np.count_nonzero(~np.isfinite(label_values)))
-    if n_bad:
-        raise ValueError(
-            f"`comparisons['label']` must be finite; got {n_bad} NaN or infinite value(s)."
-        )
-    table["label"] = label_values
-
-    gold = table["gold"]
-    if not pd.api.types.is_bool_dtype(gold.dtype):
-        raise TypeError(
-            "`comparisons['gold']` must be boolean (True = gold-standard label); got dtype "
-            f"{gold.dtype}."
-        )
-    if gold.isna().any():
-        raise ValueError(
-            f"`comparisons['gold']` must not be missing; got {int(gold.isna().sum())} missing."
-        )
-    table["gold"] = gold.to_numpy(dtype=bool)
+    """Validate the long label table (``_comparisons.check_comparisons``, the routers' check)."""
+    table, _ = check_comparisons(comparisons, n_queries, models, kind=kind, both_sources=False)
     return table
 
 

@@ -304,6 +304,25 @@ class MultiProtocolResult:
         return ax
 
 
+def split_sizes(n_queries: int, n_test: int | None, n_gold: int | None) -> tuple:
+    """Test and gold-standard training queries per split; None means the defaults.
+
+    20% of the queries are test queries; 5% of the training queries (at least 10) are gold.
+
+    Examples
+    --------
+    >>> split_sizes(170, None, None)
+    (34, 10)
+    >>> split_sizes(2000, 500, None)
+    (500, 75)
+    """
+    if n_test is None:
+        n_test = max(1, int(round(0.2 * n_queries)))
+    if n_gold is None and isinstance(n_test, int):
+        n_gold = max(10, int(round(0.05 * (n_queries - n_test))))
+    return n_test, n_gold
+
+
 def run_multi_protocol(
     data: MultiRoutingDataset,
     *,
@@ -360,11 +379,8 @@ def run_multi_protocol(
         )
     n_splits = Int(low=1, what="number of splits").check(n_splits, "n_splits")
     n_queries = data.X.shape[0]
-    if n_test is None:
-        n_test = max(1, int(round(0.2 * n_queries)))
+    n_test, n_gold = split_sizes(n_queries, n_test, n_gold)
     n_test = Int(low=1, what="number of test queries").check(n_test, "n_test")
-    if n_gold is None:
-        n_gold = max(10, int(round(0.05 * (n_queries - n_test))))
     n_gold = Int(low=2, what="number of gold-standard queries").check(n_gold, "n_gold")
     if n_test + n_gold >= n_queries:
         raise ValueError(
