@@ -7,8 +7,11 @@ import pandas as pd
 import pytest
 
 from metarouter_econml.datasets import load_pandalm_routing, make_multi_routing_data
-from metarouter_econml.evaluation import MULTI_PROTOCOL_METHODS, run_multi_protocol
-from metarouter_econml.evaluation._multi_protocol import pairwise_accuracy
+from metarouter_econml.evaluation import (
+    MULTI_PROTOCOL_METHODS,
+    pairwise_accuracy,
+    run_multi_protocol,
+)
 
 COLUMNS = ["query", "model", "opponent", "label", "gold"]
 

@@ -652,6 +652,7 @@ def test_exports():
         "make_gold_scorer",
         "oracle_curve",
         "oracle_share",
+        "pairwise_accuracy",
         "plot_frontier",
         "routellm_metrics",
         "run_multi_protocol",

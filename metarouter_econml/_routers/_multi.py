@@ -113,8 +113,10 @@ class MultiMetaRouter(BaseEstimator):
         Cross-fitting folds of the bias estimator.
     min_gold : int, default=10
         ``fit`` warns, naming them, about models with fewer gold-standard comparisons than
-        this: their bias is not estimated from their own gold labels but borrowed through the
-        shared structure (or, independent, a pair's mean shift).
+        this (positivity per model): their bias rests on those few labels, and the penalised
+        estimate shrinks it toward no correction, so the judge's labels of these models are
+        taken nearly as they are (with ``structure="none"``: their quality rests almost only
+        on the judge).
     n_jobs : int or None, default=None
         Threads of the default LightGBM models; None means 1.
     random_state : int, RandomState or None, default=None
@@ -277,16 +279,18 @@ class MultiMetaRouter(BaseEstimator):
         if not thin:
             return
         counts = self.coverage_.per_model.loc[thin, "gold_labels"].to_dict()
-        borrowed = (
-            "is borrowed from the other models' gold labels through the shared structure"
-            if self.structure == "shared"
-            else "rests on very few labels"
-        )
+        if self.structure == "none":
+            consequence = "their quality rests almost only on the judge's labels"
+        else:
+            consequence = (
+                "the judge's bias on them rests on these few labels and the estimate shrinks it "
+                "toward no correction, so the judge's labels of these models are taken nearly "
+                "as they are"
+            )
         warnings.warn(
             f"Few gold-standard comparisons for model(s) {counts} (fewer than min_gold="
-            f"{minimum}): the judge's bias on them {borrowed}, not estimated from their own "
-            "gold labels (positivity per model). Collect gold labels of these models; see "
-            "`coverage_` for the counts per model and per pair.",
+            f"{minimum}): {consequence} (positivity per model). Collect gold labels of these "
+            "models; see `coverage_` for the counts per model and per pair.",
             UserWarning,
             stacklevel=3,
         )

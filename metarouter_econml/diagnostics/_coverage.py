@@ -14,10 +14,11 @@ def gold_coverage(comparisons: pd.DataFrame, *, reference: str | None = None) ->
     """Count gold-standard and preference-based comparisons per model and per pair.
 
     The multi-model counterpart of :func:`assess_overlap`: the judge's bias on a model (a pair)
-    can be estimated from its own data only where gold labels of it exist. A model or pair
-    with no or few gold comparisons is covered only by the structure of
-    :class:`~metarouter_econml.MultiMetaRouter` (``structure="shared"`` borrows from the
-    other models); ``MultiMetaRouter.fit`` warns about such models (``min_gold``) and keeps
+    can be estimated only where gold labels of it exist. A model or pair with no or few gold
+    comparisons leaves :class:`~metarouter_econml.MultiMetaRouter` with little to correct the
+    judge by: its penalised estimate then shrinks toward no correction, and the judge's labels
+    of that model are taken nearly as they are. ``MultiMetaRouter.fit`` warns about such models
+    (``min_gold``) and keeps
     the same table in ``coverage_``.
 
     Parameters

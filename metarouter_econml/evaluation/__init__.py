@@ -42,7 +42,12 @@ with warning_filters_kept():  # dependencies' first imports add process-wide fil
         oracle_share,
         plot_frontier,
     )
-    from ._multi_protocol import MULTI_PROTOCOL_METHODS, MultiProtocolResult, run_multi_protocol
+    from ._multi_protocol import (
+        MULTI_PROTOCOL_METHODS,
+        MultiProtocolResult,
+        pairwise_accuracy,
+        run_multi_protocol,
+    )
     from ._protocol import PROTOCOL_METHODS, ProtocolResult, run_protocol
     from ._scoring import GOLD_SCORER_METRICS, make_gold_scorer
 
@@ -61,6 +66,7 @@ __all__ = [
     "make_gold_scorer",
     "oracle_curve",
     "oracle_share",
+    "pairwise_accuracy",
     "plot_frontier",
     "routellm_metrics",
     "run_multi_protocol",

@@ -40,7 +40,12 @@ from ._frontier import cost_quality_curve, fixed_mix_curve, oracle_curve, oracle
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["MULTI_PROTOCOL_METHODS", "MultiProtocolResult", "run_multi_protocol"]
+__all__ = [
+    "MULTI_PROTOCOL_METHODS",
+    "MultiProtocolResult",
+    "pairwise_accuracy",
+    "run_multi_protocol",
+]
 
 #: Methods :func:`run_multi_protocol` knows, the default first.
 MULTI_PROTOCOL_METHODS = (
@@ -122,6 +127,28 @@ def pairwise_accuracy(predictions: pd.DataFrame, comparisons: pd.DataFrame) -> f
     Labels of one (query, model, opponent) are averaged (e.g. three annotators); comparisons
     whose mean label is 0 (a tie) are skipped; a predicted tie counts as half right. Pointwise
     grades are first paired: the better-graded of two models of a query wins.
+
+    Parameters
+    ----------
+    predictions : DataFrame of shape (n_queries, n_models)
+        A router's estimated quality per model (``MultiMetaRouter.predict``); row ``q`` is
+        the query ``q`` of ``comparisons`` (rows are matched by position).
+    comparisons : DataFrame
+        Gold-standard comparisons of those queries (e.g. ``split.comparisons_test``).
+
+    Returns
+    -------
+    float
+        NaN when no comparison has a clear verdict.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> scores = pd.DataFrame({"a": [0.0, 0.0], "b": [1.0, -1.0]})
+    >>> votes = pd.DataFrame({"query": [0, 1], "model": ["b", "b"], "opponent": ["a", "a"],
+    ...                       "label": [1.0, 1.0], "gold": [True, True]})
+    >>> pairwise_accuracy(scores, votes)
+    0.5
     """
     table = comparisons
     if table["opponent"].isna().all():  # pointwise: every pair of graded models of a query
