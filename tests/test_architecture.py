@@ -21,19 +21,19 @@ PACKAGE = Path(metarouter_econml.__file__).resolve().parent
 #: unit -> layer. "" is the facade (``metarouter_econml/__init__.py``), which re-exports routers.
 LAYERS = {
     "_compat": 0,
-    "_comparisons": 0,
     "_format": 0,
     "_ray": 0,
     "_validation": 0,
-    "datasets": 1,
-    "_estimation": 1,
-    "_persist": 2,
-    "_routers": 3,
-    "": 4,
-    "text": 4,
-    "evaluation": 5,
-    "diagnostics": 5,
-    "cli": 6,
+    "_comparisons": 1,
+    "datasets": 2,
+    "_estimation": 2,
+    "_persist": 3,
+    "_routers": 4,
+    "": 5,
+    "text": 5,
+    "evaluation": 6,
+    "diagnostics": 6,
+    "cli": 7,
 }
 
 

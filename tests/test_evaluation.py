@@ -342,6 +342,8 @@ ALLOWED_SIBLINGS = {
     "_curves": {"_plotting"},
     "_scoring": {"_curves"},
     "_protocol": {"_curves", "_plotting"},
+    "_frontier": {"_plotting"},
+    "_multi_protocol": {"_frontier"},
 }
 
 
