@@ -26,7 +26,7 @@ demo: install
 # that module-scoped fixtures are fitted once; `make test PYTEST_WORKERS=0` runs it in one process.
 PYTEST_WORKERS ?= 2
 test: install-test lint-check
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=20
 
 # Lint and type check (installed by the [test] extra); part of `make test`.
 lint-check: install-test
