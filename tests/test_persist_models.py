@@ -106,7 +106,9 @@ def test_a_short_svr_dual_coef_is_refused(split, tmp_path):
     assert not list(tmp_path.iterdir())
     svr = copy.deepcopy(router.router_model_)
     svr._dual_coef_ = svr.dual_coef_ = svr.dual_coef_[:, :3].copy()
-    assert np.isnan(svr.predict(np.zeros((1, 6)))).all()  # what a loaded file would route with
+    # libsvm would read past the end of the shortened array: whatever it then returns (NaN,
+    # 1e65 or a plausible score) depends on stray memory, so the state itself is what is checked.
+    assert svr.dual_coef_.shape[1] < svr.support_vectors_.shape[0]
     path = _forge(tmp_path / "forged.mr", _payload_of(router, router_model_=svr))
     _refused(path, "its router model is a sklearn.svm._classes.SVR, which router files cannot hold")
 
