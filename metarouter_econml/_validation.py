@@ -373,6 +373,39 @@ def check_gold_mask(gold, *, n_rows: int, min_each: int = 2) -> np.ndarray:
     return gold_arr.copy()
 
 
+def check_gold_probability(probability: Any, gold: np.ndarray) -> np.ndarray:
+    """Return the known gold probabilities of an active design as a float64 copy.
+
+    One value per row: the probability, fixed by the design before labelling, that the row
+    was sent for gold labelling. A gold row must have had a positive chance (``p > 0``) and a
+    preference row a chance of staying one (``p < 1``); every value lies in ``[0, 1]``.
+    """
+    kind = np.asarray(probability).dtype.kind
+    if kind not in "iuf":
+        raise TypeError(
+            "`gold_probability` must be numbers in [0, 1]; got dtype "
+            f"{np.asarray(probability).dtype}."
+        )
+    p = check_vector(probability, "gold_probability", min_length=1)
+    if p.shape[0] != gold.shape[0]:
+        raise ValueError(
+            f"`X` and `gold_probability` must have the same number of rows; got "
+            f"{gold.shape[0]} and {p.shape[0]}."
+        )
+    if np.any((p < 0) | (p > 1)):
+        bad = float(p[(p < 0) | (p > 1)][0])
+        raise ValueError(f"`gold_probability` must lie in [0, 1]; got {bad!r}.")
+    for rows, impossible, what in ((gold, 0.0, "gold-standard"), (~gold, 1.0, "preference")):
+        hit = np.flatnonzero(rows & (p == impossible))
+        if hit.size:
+            raise ValueError(
+                f"`gold_probability` must be {'> 0' if impossible == 0 else '< 1'} on "
+                f"{what} rows (a row the design could not have labelled so); row {hit[0]} has "
+                f"{impossible!r}."
+            )
+    return p
+
+
 def check_vector(values: Any, name: str, *, min_length: int) -> np.ndarray:
     """Return ``values`` as a new 1-D float array, raising errors that name ``name``.
 

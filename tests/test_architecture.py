@@ -33,7 +33,8 @@ LAYERS = {
     "text": 5,
     "evaluation": 6,
     "diagnostics": 6,
-    "cli": 7,
+    "active": 7,
+    "cli": 8,
 }
 
 

@@ -32,6 +32,7 @@ from ._models import (
     router_model_candidates,
 )
 from ._propensity import (
+    KnownPropensity,
     OverlapRegion,
     check_extreme_propensity,
     cross_fitted_propensity,
@@ -39,16 +40,23 @@ from ._propensity import (
     propensity_bounds,
 )
 from ._scaling import GOLD_SCALES, gold_scale_factor
-from ._selection import paired_losses, select_final_stage, select_router_model
+from ._selection import (
+    cached_pseudo_outcomes,
+    paired_losses,
+    select_final_stage,
+    select_router_model,
+)
 
 __all__ = [
     "GOLD_SCALES",
     "FeatureScale",
+    "KnownPropensity",
     "OverlapRegion",
     "LEARNERS",
     "LEARNER_MODELS",
     "MODEL_PARAMS",
     "build_cate_estimator",
+    "cached_pseudo_outcomes",
     "cate_estimator_for",
     "check_extreme_propensity",
     "check_learner_models",

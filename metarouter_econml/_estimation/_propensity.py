@@ -16,6 +16,7 @@ from sklearn.base import clone
 from .._validation import Real
 
 __all__ = [
+    "KnownPropensity",
     "OverlapRegion",
     "check_extreme_propensity",
     "cross_fitted_propensity",
@@ -162,3 +163,62 @@ def estimate_overlap_region(
             "estimate the bias."
         )
     return OverlapRegion(propensity=propensity, models=models, threshold=threshold, inside=inside)
+
+
+class KnownPropensity:
+    """A "classifier" of P(gold | x) that returns probabilities known by design (active labelling).
+
+    When gold labels were requested by a randomised rule (:mod:`metarouter_econml.active`), the
+    probability that each row became a gold row is known, and the CATE estimator should use it
+    instead of estimating it. EconML's nuisance slots take estimators, so this one looks each
+    row up by its feature values: ``features`` and ``probability`` are the rows EconML will see
+    and their known probabilities. ``fit`` learns nothing; ``predict_proba`` returns
+    ``[1 - p, p]`` of each row. Rows with equal features must have equal probabilities (a
+    selection rule that depends on ``x`` only gives them that), which is checked; a row that
+    was not given is an error, never a guess.
+    """
+
+    def __init__(self, features: np.ndarray, probability: np.ndarray) -> None:
+        self.features = features
+        self.probability = probability
+
+    def get_params(self, deep: bool = True) -> dict:  # what sklearn's clone needs
+        return {"features": self.features, "probability": self.probability}
+
+    def set_params(self, **params) -> KnownPropensity:
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def _table(self) -> dict:
+        table = getattr(self, "_lookup", None)
+        if table is None:
+            table = {}
+            keys = np.ascontiguousarray(self.features, dtype=np.float64)
+            for row, p in zip(keys, np.asarray(self.probability, dtype=np.float64), strict=True):
+                key = row.tobytes()
+                if table.setdefault(key, p) != p:
+                    raise ValueError(
+                        "`gold_probability` must be equal on rows with equal features (a "
+                        "selection rule that depends on the query only); two equal rows have "
+                        f"{table[key]!r} and {p!r}."
+                    )
+            self._lookup = table
+        return table
+
+    def fit(self, X, y, **fit_params) -> KnownPropensity:
+        self.classes_ = np.array([0, 1])
+        self._table()
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        table = self._table()
+        rows = np.ascontiguousarray(X, dtype=np.float64)
+        try:
+            p = np.array([table[row.tobytes()] for row in rows])
+        except KeyError:
+            raise ValueError(
+                "KnownPropensity was asked for a row it was not given: the known gold "
+                "probabilities apply to the training rows only."
+            ) from None
+        return np.column_stack([1.0 - p, p])

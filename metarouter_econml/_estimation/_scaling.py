@@ -11,7 +11,14 @@ __all__ = ["GOLD_SCALES", "gold_scale_factor"]
 GOLD_SCALES = ("variance", "wasserstein", "none")
 
 
-def gold_scale_factor(gold_labels: np.ndarray, preference_labels: np.ndarray, method) -> float:
+def gold_scale_factor(
+    gold_labels: np.ndarray,
+    preference_labels: np.ndarray,
+    method,
+    *,
+    gold_weight: np.ndarray | None = None,
+    preference_weight: np.ndarray | None = None,
+) -> float:
     """Return the constant ``c`` that puts gold labels on the preference scale (``c * r``).
 
     Parameters
@@ -22,6 +29,10 @@ def gold_scale_factor(gold_labels: np.ndarray, preference_labels: np.ndarray, me
         ``"variance"``: ``c = sd(PB) / sd(GS)`` (sample standard deviations, ``ddof=1``).
         ``"wasserstein"``: the ``c > 0`` minimising the 2-Wasserstein distance between the empirical
         distributions of ``c * GS`` and ``PB``. ``"none"``: ``c = 1``. A float is used as given.
+    gold_weight, preference_weight : ndarray, optional
+        Weights of the labels (inverse selection probabilities when the gold rows were chosen
+        by an active design), used by ``"variance"`` (weighted standard deviations); the
+        other methods refuse them.
 
     Returns
     -------
@@ -56,8 +67,15 @@ def gold_scale_factor(gold_labels: np.ndarray, preference_labels: np.ndarray, me
                     )
             # spreads that over- or underflow float64 give 0, inf or NaN: refused by _finite_scale
             with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-                scale = np.std(preference_labels, ddof=1) / np.std(gold_labels, ddof=1)
+                scale = _spread(preference_labels, preference_weight) / _spread(
+                    gold_labels, gold_weight
+                )
             return _finite_scale(float(scale), method)
+        if method == "wasserstein" and not (gold_weight is None and preference_weight is None):
+            raise ValueError(
+                "`gold_scale='wasserstein'` cannot weight the labels by known gold "
+                "probabilities (`gold_probability`); use 'variance', 'none' or a float."
+            )
         if method == "wasserstein":
             with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
                 scale = _wasserstein_scale(gold_labels, preference_labels)
@@ -113,3 +131,13 @@ def _wasserstein_scale(gold_labels: np.ndarray, preference_labels: np.ndarray) -
             "`gold_scale='variance'` or a float."
         )
     return numer / denom
+
+
+def _spread(labels: np.ndarray, weight: np.ndarray | None) -> float:
+    """Sample standard deviation (``ddof=1``), or its weighted version (reliability weights)."""
+    if weight is None:
+        return float(np.std(labels, ddof=1))
+    mean = np.average(labels, weights=weight)
+    total = weight.sum()
+    effective = total - np.sum(weight**2) / total  # the ddof=1 correction for weights
+    return float(np.sqrt(np.sum(weight * (labels - mean) ** 2) / effective))

@@ -37,7 +37,9 @@ def _candidate(router, name: str, seed: int):
             n_jobs=router.n_jobs,
             random_state=seed,
         )
-    candidate = clone(router).set_params(learner=name, gold_scale=1.0, random_state=seed)
+    candidate = clone(router).set_params(
+        learner=name, gold_scale=1.0, random_state=seed, n_bootstrap=None
+    )  # intervals are for the chosen learner only
     candidate._skip_positivity_check = True  # the router being fitted checks it once
     return candidate
 

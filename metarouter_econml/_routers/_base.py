@@ -34,6 +34,7 @@ from .._validation import (
     check_cost_weight,
     check_features,
     check_gold_mask,
+    check_gold_probability,
     check_labels,
     check_n_jobs,
     check_params,
@@ -106,6 +107,10 @@ class BaseRouter(BaseEstimator):
         self
             The fitted router.
         """
+        return self._fit(X, y, gold)
+
+    def _fit(self, X, y, gold, gold_probability=None):
+        """``fit``, with the known gold probabilities of an active design (MetaRouter only)."""
         params = check_params(self, self._parameter_rules())
         X_arr = check_features(self, X, reset=True)
         if X_arr.shape[0] < _MIN_ROWS:
@@ -117,7 +122,19 @@ class BaseRouter(BaseEstimator):
         gold_arr = check_gold_mask(gold, n_rows=X_arr.shape[0])
         check_aligned(X, y, "y")
         check_aligned(X, gold, "gold")
-        self.scale_ = gold_scale_factor(y_arr[gold_arr], y_arr[~gold_arr], self.gold_scale)
+        weights = {}
+        if gold_probability is not None:
+            probability = check_gold_probability(gold_probability, gold_arr)
+            check_aligned(X, gold_probability, "gold_probability")
+            params["gold_probability"] = probability
+            # Horvitz-Thompson weights: each source's rows stand for the whole population
+            weights = {
+                "gold_weight": 1.0 / probability[gold_arr],
+                "preference_weight": 1.0 / (1.0 - probability[~gold_arr]),
+            }
+        self.scale_ = gold_scale_factor(
+            y_arr[gold_arr], y_arr[~gold_arr], self.gold_scale, **weights
+        )
         y_pb = np.where(gold_arr, y_arr * self.scale_, y_arr)
         self.n_gold_ = int(gold_arr.sum())
         self.n_preference_ = int((~gold_arr).sum())
@@ -126,7 +143,11 @@ class BaseRouter(BaseEstimator):
         self.router_model_, self.router_model_scores_ = self._fit_router_model(
             X_arr[rows], target, seed
         )
+        self._fit_uncertainty(X_arr, y_pb, gold_arr, seed, params)
         return self
+
+    def _fit_uncertainty(self, X, y_pb, gold, seed, params) -> None:
+        """Fit what the router's intervals need, after the router model (none by default)."""
 
     def _fit_router_model(self, X, target, seed):
         """The fitted router model and, for the default, the scores of its validated choice."""

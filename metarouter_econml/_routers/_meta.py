@@ -10,6 +10,8 @@ from .._estimation import (
     LEARNERS,
     MODEL_PARAMS,
     FeatureScale,
+    KnownPropensity,
+    cached_pseudo_outcomes,
     cate_estimator_for,
     check_extreme_propensity,
     check_learner_models,
@@ -22,10 +24,20 @@ from .._estimation import (
     select_final_stage,
 )
 from .._ray import import_ray
-from .._validation import Bool, Estimator, Int, Options, Real, check_features, nullable
+from .._validation import (
+    Bool,
+    Estimator,
+    Int,
+    Options,
+    Real,
+    check_cost_weight,
+    check_features,
+    nullable,
+)
 from ._auto import AUTO_BASELINES, choose_learner
 from ._base import BaseRouter
 from ._baselines import mean_shift_labels
+from ._intervals import FinalStageProblem, fit_replicates, normal_interval
 from ._serving import serving_models
 
 __all__ = ["MetaRouter"]
@@ -65,7 +77,16 @@ _META_RULES = {
     "overlap_fallback": Options(("pooled", "gold_only")),
     "model_overlap": nullable(Estimator(("fit", "predict_proba"), kind="a classifier")),
     "use_ray": Bool(),
+    "n_bootstrap": nullable(Int(low=2, what="number of bootstrap replicates")),
 }
+_PROPENSITY_SLOT = {
+    "r": "model_t",
+    "causal_forest": "model_t",
+    "dr": "model_propensity",
+    "forest_dr": "model_propensity",
+}
+_BOOTSTRAPPED_LEARNERS = ("r", "dr")  # learners whose final stage the bootstrap refits
+_ALPHA = Real(0, 1, low_open=True, high_open=True, what="one minus the interval's level")
 _FEW_GOLD_ROWS = 20  # MetaRouter.fit warns below this many gold-standard rows
 _VALIDATED_FINAL_STAGE = ("r", "dr")  # learners whose default final stage is chosen by CV
 
@@ -293,6 +314,7 @@ class MetaRouter(BaseRouter):
         overlap_threshold=None,
         overlap_fallback="pooled",
         model_overlap=None,
+        n_bootstrap: int | None = None,
         cost_primary: float = 1.0,
         cost_alternative: float = 0.0,
         n_jobs: int | None = None,
@@ -319,6 +341,7 @@ class MetaRouter(BaseRouter):
         self.overlap_threshold = overlap_threshold
         self.overlap_fallback = overlap_fallback
         self.model_overlap = model_overlap
+        self.n_bootstrap = n_bootstrap
         self.use_ray = use_ray
 
     @classmethod
@@ -326,6 +349,34 @@ class MetaRouter(BaseRouter):
         rules = super()._parameter_rules()
         rules.update(_META_RULES)
         return rules
+
+    def fit(self, X, y, *, gold, gold_probability=None):
+        """Fit the router on pooled gold-standard and preference-based rows.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Query features, e.g. embeddings reduced to principal components.
+        y : array-like of shape (n_samples,)
+            The label of each row: the GS quality gain on gold rows, the PB label elsewhere.
+        gold : array-like of bool, shape (n_samples,)
+            True for gold-standard rows, False for preference-based rows.
+        gold_probability : array-like of shape (n_samples,), default=None
+            Only when the gold rows were chosen by a randomised design (active labelling with
+            :func:`metarouter_econml.active.select_gold_queries`): the probability, known by
+            design, that each row was sent for gold labelling. The built-in learners then use
+            it as the propensity ``P(gold | x)`` instead of estimating it (an active design makes
+            ``P(gold | x)`` a function a fitted model would only approximate), and
+            ``gold_scale="variance"`` weights each source by its inverse selection
+            probabilities. None: the gold rows are a random sample, and the propensity is
+            cross-fitted.
+
+        Returns
+        -------
+        self
+            The fitted router.
+        """
+        return self._fit(X, y, gold, gold_probability)
 
     def _given_models(self) -> dict:
         return {name: getattr(self, name) for name in MODEL_PARAMS}
@@ -337,6 +388,10 @@ class MetaRouter(BaseRouter):
         self.final_stage_scores_ = None
         trim, relative_threshold = self._overlap_settings(params)
         learner = params["learner"]
+        self._check_bootstrap(learner, trim, params["n_bootstrap"])
+        if params.get("gold_probability") is not None:
+            self._check_known_propensity(learner, trim)
+        self._replicates = self._final_stage_problem = None
         if isinstance(learner, str) and learner != "auto":
             check_learner_models(learner, self._given_models())
         use_ray = self._check_use_ray(learner, params["use_ray"])
@@ -501,14 +556,25 @@ class MetaRouter(BaseRouter):
             learner, n_gold + n_preference, n_gold, seed, self._n_threads()
         )
 
-    def _unfitted_cate(self, learner, n_gold: int, n_preference: int, seed: int, use_ray=False):
+    def _unfitted_cate(
+        self,
+        learner,
+        n_gold: int,
+        n_preference: int,
+        seed: int,
+        use_ray=False,
+        propensity=None,
+    ):
         """Build the router's EconML estimator for ``learner``, unfitted, and its folds.
 
         With a validated final stage, the estimator starts from the simplest candidate; once
         the router is fitted, from the chosen one (so that a refit, e.g. a refuter's,
-        reproduces the fitted router without choosing again).
+        reproduces the fitted router without choosing again). ``propensity`` (known gold
+        probabilities) fills the learner's propensity slot.
         """
         models = self._given_models()
+        if propensity is not None:
+            models[_PROPENSITY_SLOT[learner]] = propensity
         if self._validates_final_stage(learner):
             candidates = self._final_stage_candidates(learner, n_gold, n_preference, seed)
             chosen = getattr(self, "final_stage_", None)
@@ -528,9 +594,23 @@ class MetaRouter(BaseRouter):
     def _fit_cate(self, learner, X, y_pb, gold, seed, params, use_ray):
         n_gold = int(gold.sum())
         n_preference = gold.size - n_gold
-        estimator, folds = self._unfitted_cate(learner, n_gold, n_preference, seed, use_ray)
+        known = params.get("gold_probability")
+        estimator, folds = self._unfitted_cate(
+            learner,
+            n_gold,
+            n_preference,
+            seed,
+            use_ray,
+            propensity=None if known is None else KnownPropensity(X, known),
+        )
         validate = self._validates_final_stage(learner)
-        fit_cate_estimator(estimator, y_pb, gold, X, cache_values=validate)
+        bootstrap = params["n_bootstrap"] is not None and learner in _BOOTSTRAPPED_LEARNERS
+        fit_cate_estimator(estimator, y_pb, gold, X, cache_values=validate or bootstrap)
+        if bootstrap:  # read before select_final_stage releases EconML's cache
+            target, weight, _ = cached_pseudo_outcomes(estimator, learner)
+            self._final_stage_problem = (X, target, weight, learner == "r")
+            if not validate:
+                estimator._cached_values = None
         if validate:
             scores = select_final_stage(
                 estimator,
@@ -562,6 +642,204 @@ class MetaRouter(BaseRouter):
         import_ray("MetaRouter(use_ray=True)")
         return True
 
+    def _check_bootstrap(self, learner, trim: bool, n_bootstrap) -> None:
+        """Refuse ``n_bootstrap`` where the bootstrap does not apply, before anything is fitted."""
+        if n_bootstrap is None:
+            return
+        if not isinstance(learner, str) or learner not in (*_BOOTSTRAPPED_LEARNERS, "auto"):
+            name = learner if isinstance(learner, str) else type(learner).__name__
+            raise ValueError(
+                f"`n_bootstrap` needs learner 'r', 'dr' or 'auto' (whose final stage the "
+                f"bootstrap refits); got n_bootstrap={n_bootstrap!r} with learner={name!r}. "
+                "Without n_bootstrap, estimate_bias_interval uses EconML's own intervals of "
+                "the forest learners (bootstrap of little bags)."
+            )
+        if trim:
+            raise ValueError(
+                f"`n_bootstrap` is not supported with overlap='trim'; got "
+                f"n_bootstrap={n_bootstrap!r}. Fit with overlap='none' for intervals."
+            )
+
+    def _check_known_propensity(self, learner, trim: bool) -> None:
+        """Refuse ``gold_probability`` where the known propensity cannot be used."""
+        name = learner if isinstance(learner, str) else type(learner).__name__
+        if not isinstance(learner, str) or learner == "auto" or trim:
+            raise ValueError(
+                "`gold_probability` needs a built-in learner ('r', 'dr', 'causal_forest', "
+                "'forest_dr') and overlap='none'; got learner="
+                f"{name!r} and overlap={self.overlap!r}."
+            )
+        slot = _PROPENSITY_SLOT[learner]
+        if getattr(self, slot) is not None:
+            raise ValueError(
+                f"`gold_probability` is the propensity of learner={learner!r}, which `{slot}` "
+                f"also sets (got {type(getattr(self, slot)).__name__}); pass one of them."
+            )
+
+    def _fit_uncertainty(self, X, y_pb, gold, seed, params) -> None:
+        """With ``n_bootstrap``: the bootstrap replicates behind the intervals (``_intervals``)."""
+        n_bootstrap = params["n_bootstrap"]
+        if n_bootstrap is None:
+            return
+        problem = None
+        if self._final_stage_problem is not None:
+            features, target, weight, weighted = self._final_stage_problem
+            problem = FinalStageProblem(
+                features, target, weight, weighted, self.cate_estimator_.model_final
+            )
+        self._final_stage_problem = None  # a copy of the training data: not kept
+        self._replicates = fit_replicates(
+            n_bootstrap,
+            X=X,
+            Z=self._cate_features(X),
+            y_pb=y_pb,
+            gold=gold,
+            router_model=self.router_model_,
+            problem=problem,
+            baseline=None if problem is not None else self.learner_,
+            seed=seed,
+        )
+
+    def _fitted_replicates(self, method: str):
+        """The bootstrap replicates, or a ValueError saying why there are none."""
+        replicates = getattr(self, "_replicates", None)
+        if replicates is not None:
+            return replicates
+        if self.n_bootstrap is not None:
+            raise ValueError(
+                f"`{method}` needs the bootstrap replicates, which router files do not hold "
+                f"(this router was loaded from a file with n_bootstrap={self.n_bootstrap!r}). "
+                "Refit it to get intervals."
+            )
+        raise ValueError(
+            f"`{method}` needs a router fitted with n_bootstrap set (e.g. 50); this one has "
+            "n_bootstrap=None. Refit with MetaRouter(n_bootstrap=50, ...)."
+        )
+
+    def predict_interval(self, X, alpha: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+        """Interval for the expected gold-standard gain ``psi(x)`` of each query (gold scale).
+
+        A normal bootstrap interval, ``predict(X) -/+ z * sd``: ``sd`` is the standard deviation
+        of the router's prediction over ``n_bootstrap`` replicates, each of which draws the
+        training rows with replacement within each source, refits the final CATE stage on
+        EconML's cached out-of-fold nuisances of the drawn rows, debiases the preference rows
+        with that replicate's bias and refits the router model. So it propagates the
+        uncertainty of the debiased labels into the router. It covers the mean gain ``psi(x)``
+        (not one query's label) under the assumptions of the estimate: the nuisance models
+        and the gold scale factor are held fixed (first-order errors of the nuisances do not
+        move an orthogonal final stage), and a final stage or router model that cannot
+        represent the truth is biased in ways no resampling sees. The coverage measured on
+        generators with a known truth is in ``benchmarks/RESULTS.md``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_queries, n_features)
+        alpha : float in (0, 1), default=0.1
+            One minus the level: 0.1 gives 90% intervals.
+
+        Returns
+        -------
+        lower, upper : ndarray of shape (n_queries,)
+            Empty for an empty batch.
+
+        Raises
+        ------
+        ValueError
+            If the router was fitted without ``n_bootstrap`` or loaded from a file (router
+            files do not hold the replicates).
+        """
+        self._check_fitted()
+        alpha = _ALPHA.check(alpha, "alpha")
+        replicates = self._fitted_replicates("predict_interval")
+        X_arr = check_features(self, X, reset=False, allow_empty=True)
+        if X_arr.shape[0] == 0:
+            return np.empty(0), np.empty(0)
+        point = np.asarray(serving_models(self).psi(X_arr), dtype=np.float64) / self.scale_
+        return normal_interval(point, replicates.psi(X_arr) / self.scale_, alpha)
+
+    def estimate_bias_interval(self, X, alpha: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+        """Interval for the judge's bias ``Delta(x)`` of each query (preference scale).
+
+        It covers the bias function ``Delta(x) = E[Y | gold, x] - E[Y | preference, x]``, not
+        the difference of two labels. For ``"r"`` and ``"dr"`` (and ``"auto"``): the normal
+        bootstrap interval of :meth:`predict_interval`'s replicates, ``estimate_bias(X) -/+
+        z * sd``, which needs ``n_bootstrap``; when ``"auto"`` chose a baseline, the bootstrap
+        of its constant shift (zero width for pooling, which assumes no bias). For
+        ``"causal_forest"`` and ``"forest_dr"``: EconML's own ``effect_interval`` (the bootstrap
+        of little bags of the forest), without ``n_bootstrap``. For an EconML estimator passed
+        as ``learner``: its ``effect_interval``, if it was built with inference.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_queries, n_features)
+        alpha : float in (0, 1), default=0.1
+            One minus the level: 0.1 gives 90% intervals.
+
+        Returns
+        -------
+        lower, upper : ndarray of shape (n_queries,)
+            Empty for an empty batch.
+
+        Raises
+        ------
+        ValueError
+            If no interval is available: ``"r"``/``"dr"`` fitted without ``n_bootstrap``, a
+            router loaded from a file, or an estimator without inference.
+        """
+        self._check_fitted()
+        alpha = _ALPHA.check(alpha, "alpha")
+        use_econml = getattr(self, "_replicates", None) is None and (
+            self.learner_ not in (*_BOOTSTRAPPED_LEARNERS, *AUTO_BASELINES)
+        )
+        if not use_econml:
+            replicates = self._fitted_replicates("estimate_bias_interval")
+        X_arr = check_features(self, X, reset=False, allow_empty=True)
+        if X_arr.shape[0] == 0:
+            return np.empty(0), np.empty(0)
+        Z = self._cate_features(X_arr)
+        if not use_econml:
+            point = self._bias_of_features(Z)
+            return normal_interval(point, replicates.bias(Z), alpha)
+        try:
+            lower, upper = self.cate_estimator_.effect_interval(Z, alpha=alpha)
+        except Exception as exc:  # no inference: a stand-in loaded from a file, or none built
+            raise ValueError(
+                f"`estimate_bias_interval` needs EconML's inference on the fitted "
+                f"{type(self.cate_estimator_).__name__} (learner_={self.learner_!r}), which "
+                f"failed: {exc}. Routers loaded from a file keep no inference; refit, or use "
+                "learner 'r' or 'dr' with n_bootstrap."
+            ) from None
+        return np.ravel(lower).astype(np.float64), np.ravel(upper).astype(np.float64)
+
+    def route(self, X, cost_weight: float, alpha: float | None = None) -> np.ndarray:
+        """Decide per query whether to call the primary model.
+
+        The rule is ``psi_hat(x) > cost_weight * (cost_primary - cost_alternative)``. With
+        ``alpha``, the conservative rule: the primary model is called only when the lower end
+        of the ``1 - alpha`` interval of :meth:`predict_interval` exceeds the threshold, i.e.
+        when the gain is above it with confidence about ``1 - alpha / 2`` (one-sided). It sends
+        fewer queries to the primary model than the plain rule at the same weight; calibrate
+        the weight with ``threshold_for_ratio`` for the plain rule only.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_queries, n_features)
+        cost_weight : float
+            Price of one unit of cost in GS quality units (the paper's ``w``).
+        alpha : float in (0, 1) or None, default=None
+            None: the plain rule. A float needs a router fitted with ``n_bootstrap``.
+
+        Returns
+        -------
+        ndarray of bool, shape (n_queries,)
+            True where the query goes to the primary model; empty for an empty batch.
+        """
+        if alpha is None:
+            return super().route(X, cost_weight)
+        weight = check_cost_weight(cost_weight)
+        lower, _ = self.predict_interval(X, alpha)
+        return lower > weight * self._cost_gap()
+
     def estimate_bias(self, X) -> np.ndarray:
         """Estimated bias ``Delta_hat(x) = E[Y | gold, x] - E[Y | preference, x]`` on the PB scale.
 
@@ -585,9 +863,15 @@ class MetaRouter(BaseRouter):
             return np.full(X_arr.shape[0], self.shift_)
         if X_arr.shape[0] == 0:  # an empty batch
             return np.empty(0)
+        return self._bias_of_features(self._cate_features(X_arr))
+
+    def _bias_of_features(self, Z: np.ndarray) -> np.ndarray:
+        """``Delta_hat`` of rows already on the CATE features (``_cate_features``)."""
+        if self.cate_estimator_ is None:
+            return np.full(Z.shape[0], self.shift_)
         bias = serving_models(self).bias
         assert bias is not None  # a CATE estimator exists (checked above)
-        return np.asarray(bias(self._cate_features(X_arr)), dtype=np.float64)
+        return np.asarray(bias(Z), dtype=np.float64)
 
     def in_overlap(self, X) -> np.ndarray:
         """Whether each query falls inside the overlap region of the GS and PB sources.

@@ -1,0 +1,240 @@
+"""Which preference-only queries to send for gold labelling next: scores and a randomised draw.
+
+A strategy gives every candidate query a non-negative score; the batch is then *drawn*, not
+taken from the top: each candidate's inclusion probability is a mixture of its share of the
+scores and a uniform share (``uniform_share``), and a systematic probability-proportional-to-size
+draw picks exactly ``n`` queries with exactly those probabilities. So every query keeps a known,
+positive chance of becoming a gold row -- the propensity ``P(gold | x)`` is known by design and
+bounded away from 0, and the router can use it (``MetaRouter.fit(..., gold_probability=...)``).
+A top-``n`` rule would make ``P(gold | x)`` jump from 0 to 1 at a score threshold: a positivity
+violation built in by the selection itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.stats import norm
+from sklearn.utils import check_random_state
+
+from .._validation import Int, Options, Real, check_cost_weight, check_features
+
+__all__ = ["STRATEGIES", "inclusion_probability", "select_gold_queries", "selection_scores"]
+
+#: The selection strategies, in the order of the docs.
+STRATEGIES = ("random", "bias", "decision", "overlap", "auto")
+
+_N_THRESHOLDS = 25  # thresholds of the decision score without a cost weight (shares 20%..80%)
+_LEVEL = 0.1  # the intervals behind the scores are 90% intervals (only their widths matter)
+
+
+def _pool_array(router: Any, X_pool: Any) -> np.ndarray:
+    """``X_pool`` checked against the router's features (names, order, count), as an array."""
+    return check_features(router, X_pool, reset=False, allow_empty=True)
+
+
+def _decision_relevance(psi: np.ndarray, sd: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Mean over ``thresholds`` of P(the routing decision at that threshold is wrong).
+
+    ``Phi(-|psi_hat - t| / sd)`` is the chance, under a normal approximation, that the true gain
+    lies on the other side of ``t`` than the estimate: 1/2 on the threshold, small far from it.
+    """
+    sd = np.maximum(sd, 1e-12 * max(1.0, float(np.max(np.abs(psi)))))
+    relevance = np.zeros_like(psi)
+    for threshold in thresholds:
+        relevance += norm.cdf(-np.abs(psi - threshold) / sd)
+    return relevance / thresholds.size
+
+
+def _thresholds(router: Any, psi: np.ndarray, cost_weight: float | None) -> np.ndarray:
+    """The routing thresholds that matter: the cost weight's, or those of shares 20%-80%."""
+    if cost_weight is not None:
+        return np.array([check_cost_weight(cost_weight) * router._cost_gap()])
+    shares = np.linspace(0.2, 0.8, _N_THRESHOLDS)
+    return np.quantile(psi, 1 - shares)
+
+
+def _propensity(router: Any, X_pool: Any) -> np.ndarray:
+    """P(gold | x) of the pool from the fold models of the router's EconML propensity."""
+    estimator = getattr(router, "cate_estimator_", None)
+    fold_models = None
+    for attr in ("models_propensity", "models_t"):
+        fold_models = getattr(estimator, attr, None)
+        if fold_models:
+            break
+    if not fold_models:
+        raise ValueError(
+            "strategy 'overlap' needs the propensity models of a fitted MetaRouter with a "
+            f"built-in CATE learner; this router has learner_={getattr(router, 'learner_', None)!r}"
+            " and keeps none (routers loaded from a file keep no nuisance models)."
+        )
+    Z = router._cate_features(_pool_array(router, X_pool))
+    try:
+        return np.mean([model.predict_proba(Z)[:, 1] for model in fold_models[0]], axis=0)
+    except ValueError as exc:  # known propensities cover the training rows only
+        raise ValueError(
+            f"strategy 'overlap' cannot read P(gold | x) on new queries: {exc} Use another "
+            "strategy with a router fitted on known gold probabilities."
+        ) from None
+
+
+def selection_scores(
+    router: Any, X_pool: Any, strategy: str, *, cost_weight: float | None = None
+) -> np.ndarray:
+    """Non-negative score of every candidate query under ``strategy`` (higher: more useful).
+
+    See :func:`select_gold_queries` for what each strategy scores.
+    """
+    strategy = Options(STRATEGIES).check(strategy, "strategy")
+    n_rows = _pool_array(router, X_pool).shape[0]
+    if strategy == "random":
+        return np.ones(n_rows)
+    if strategy == "overlap":
+        return 1.0 / np.clip(_propensity(router, X_pool), 1e-6, 1.0)
+    z = norm.ppf(1 - _LEVEL / 2)
+    if strategy in ("bias", "auto"):
+        lower, upper = router.estimate_bias_interval(X_pool, alpha=_LEVEL)
+        bias_sd = (upper - lower) / (2 * z)
+        if strategy == "bias":
+            return bias_sd
+    psi = router.predict(X_pool)
+    lower, upper = router.predict_interval(X_pool, alpha=_LEVEL)
+    relevance = _decision_relevance(
+        psi, (upper - lower) / (2 * z), _thresholds(router, psi, cost_weight)
+    )
+    if strategy == "decision":
+        return relevance
+    return bias_sd * relevance  # "auto": an uncertain bias, where it can change a decision
+
+
+def inclusion_probability(scores: np.ndarray, n: int, uniform_share: float) -> np.ndarray:
+    """Inclusion probabilities summing to ``n``, proportional to the mixed scores, capped at 1.
+
+    Each candidate gets ``n * ((1 - uniform_share) * score / sum(scores) + uniform_share / N)``;
+    values above 1 are set to 1 and the rest rescaled to keep the sum ``n`` (repeated until
+    none exceeds 1). Without any positive score the draw is uniform.
+    """
+    total = float(np.sum(scores))
+    share = np.full(scores.size, 1.0 / scores.size)
+    if total > 0 and np.isfinite(total):
+        share = (1 - uniform_share) * scores / total + uniform_share * share
+    probability = n * share
+    capped = np.zeros(scores.size, dtype=bool)
+    while np.any(probability > 1 + 1e-12):
+        capped |= probability > 1
+        free = ~capped
+        probability[capped] = 1.0
+        probability[free] = share[free] * (n - capped.sum()) / share[free].sum()
+    return np.minimum(probability, 1.0)
+
+
+def _systematic_draw(probability: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+    """Positions drawn by systematic sampling in a random order: each with its probability."""
+    order = rng.permutation(probability.size)
+    cumulative = np.cumsum(probability[order])
+    n = int(round(cumulative[-1]))
+    cumulative *= n / cumulative[-1]  # exactly n: the last point lies below the last bound
+    points = rng.uniform() + np.arange(n)
+    picked = np.searchsorted(cumulative, points, side="right")
+    return order[np.minimum(picked, probability.size - 1)]
+
+
+def select_gold_queries(
+    router: Any,
+    X_pool: Any,
+    n: int,
+    strategy: str = "auto",
+    *,
+    cost_weight: float | None = None,
+    uniform_share: float = 0.2,
+    random_state: Any = None,
+    return_probability: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Choose which preference-only queries to send for gold labelling next.
+
+    Every candidate gets a score (below); ``n`` distinct queries are then drawn with inclusion
+    probabilities that mix the scores with a uniform share, so that every query keeps a known,
+    positive chance of selection (the propensity of the next fit is known by design; pass it
+    as ``MetaRouter.fit(..., gold_probability=...)``, as :func:`run_active_protocol` does).
+
+    Strategies (the intervals need ``MetaRouter(n_bootstrap=...)``):
+
+    - ``"random"``: uniform, the baseline.
+    - ``"bias"``: the width of the bias interval (:meth:`MetaRouter.estimate_bias_interval`):
+      queries whose judge bias the router knows least.
+    - ``"decision"``: the chance that the routing decision is wrong, ``Phi(-|psi_hat - t| /
+      sd)`` with ``sd`` from :meth:`MetaRouter.predict_interval`: queries whose interval
+      straddles the threshold ``t``. ``t`` is the threshold of ``cost_weight``; without one,
+      the score is averaged over the thresholds that send 20% to 80% of the pool to the primary
+      model (the range of the efficiency-gain metric).
+    - ``"overlap"``: ``1 / P(gold | x)``, from the router's cross-fitted propensity models:
+      queries in regions where gold coverage is thin. Since the draw is proportional to the
+      score over the candidates, a region is drawn in proportion to how many preference-only
+      queries it holds times how thin its gold coverage is (the spirit of Causal-BALD: label
+      where the missing gold outcome is most informative and queries are common).
+    - ``"auto"``: the product of the ``"bias"`` and ``"decision"`` scores: an uncertain bias,
+      where that uncertainty could change a routing decision. How it compares with the others:
+      ``benchmarks/RESULTS.md``.
+
+    Parameters
+    ----------
+    router : MetaRouter
+        A fitted router, with ``n_bootstrap`` for every strategy but ``"random"`` and
+        ``"overlap"`` (a forest learner's bias intervals need no ``n_bootstrap``).
+    X_pool : array-like or DataFrame of shape (n_candidates, n_features)
+        The queries that have only preference labels, with the columns the router was fitted on.
+    n : int
+        How many to choose, 1 <= n <= n_candidates.
+    strategy : {"random", "bias", "decision", "overlap", "auto"}, default="auto"
+    cost_weight : float, optional
+        The cost weight routing will use (strategies ``"decision"`` and ``"auto"``).
+    uniform_share : float in (0, 1], default=0.2
+        Share of the selection probability spread uniformly: every candidate has at least
+        ``uniform_share * n / n_candidates`` chance. 1 means random selection.
+    random_state : int, RandomState or None, default=None
+        Seed of the draw; the same seed gives the same queries.
+    return_probability : bool, default=False
+        Also return every candidate's inclusion probability.
+
+    Returns
+    -------
+    positions : ndarray of int, shape (n,)
+        Positions in ``X_pool``, highest score first (for ``"random"``, in the order drawn).
+    probability : ndarray of shape (n_candidates,)
+        Only with ``return_probability``: the inclusion probability of every candidate (they
+        sum to ``n``).
+
+    Examples
+    --------
+    >>> from metarouter_econml import MetaRouter
+    >>> from metarouter_econml.active import select_gold_queries
+    >>> from metarouter_econml.datasets import make_routing_data
+    >>> data = make_routing_data(n_samples=800, n_features=8, random_state=0)
+    >>> split = data.split(n_test=200, n_gold=60, random_state=0)
+    >>> router = MetaRouter(n_bootstrap=10, random_state=0).fit(
+    ...     split.X_train, split.y_train, gold=split.gold_train)
+    >>> pool = split.X_train[~split.gold_train]
+    >>> picks = select_gold_queries(router, pool, n=5, strategy="bias", random_state=0)
+    >>> picks.shape, len(set(picks.tolist()))
+    ((5,), 5)
+    """
+    strategy = Options(STRATEGIES).check(strategy, "strategy")
+    router._check_fitted()
+    n_candidates = _pool_array(router, X_pool).shape[0]
+    n = Int(low=1, high=max(1, n_candidates), what="number of queries to choose").check(n, "n")
+    if n_candidates == 0:
+        raise ValueError("`X_pool` must hold at least 1 candidate query; got 0 rows.")
+    uniform_share = Real(0, 1, low_open=True).check(uniform_share, "uniform_share")
+    if cost_weight is not None:
+        check_cost_weight(cost_weight)
+    rng = check_random_state(random_state)
+    scores = selection_scores(router, X_pool, strategy, cost_weight=cost_weight)
+    share = 1.0 if strategy == "random" else uniform_share
+    probability = inclusion_probability(scores, n, share)
+    picked = _systematic_draw(probability, rng)
+    if strategy != "random":
+        picked = picked[np.argsort(-scores[picked], kind="stable")]
+    if return_probability:
+        return picked, probability
+    return picked
