@@ -13,7 +13,6 @@ from __future__ import annotations
 import numbers
 import re
 from collections.abc import Callable
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,7 @@ import pandas as pd
 from sklearn.decomposition import PCA
 
 from ._container import RoutingDataset
+from ._packaged import packaged_file, read_packaged_array
 
 __all__ = ["load_gsm8k_routing", "load_gsm8k_texts", "verbosity_judge"]
 
@@ -219,9 +219,7 @@ def verbosity_judge(
 # ------------------------------------------------------------------------------ loaders
 
 
-def _data_file(name: str) -> Any:
-    """Return a traversable handle on a packaged data file."""
-    return resources.files(__package__) / "data" / name
+_data_file = packaged_file
 
 
 def _read_table() -> pd.DataFrame:
@@ -240,15 +238,7 @@ def _read_table() -> pd.DataFrame:
 
 def _read_embeddings() -> np.ndarray:
     """Read the packaged prompt embeddings as a float64 array of shape (1319, 384)."""
-    with _data_file(_EMBEDDINGS_NAME).open("rb") as handle:
-        embeddings = np.load(handle, allow_pickle=False)
-    if embeddings.shape != (_N_ROWS, _EMBEDDING_DIM):
-        raise RuntimeError(
-            f"The packaged file {_EMBEDDINGS_NAME} is damaged: expected shape "
-            f"({_N_ROWS}, {_EMBEDDING_DIM}); got {embeddings.shape}. Reinstall "
-            "metarouter_econml."
-        )
-    return embeddings.astype(np.float64)
+    return read_packaged_array(_EMBEDDINGS_NAME, (_N_ROWS, _EMBEDDING_DIM), _data_file)
 
 
 def load_gsm8k_texts() -> pd.DataFrame:

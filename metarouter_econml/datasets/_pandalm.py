@@ -10,7 +10,6 @@ see ``data/PROVENANCE_pandalm.md``).
 from __future__ import annotations
 
 import numbers
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ from sklearn.decomposition import PCA
 
 from .._validation import Options
 from ._multi import MultiRoutingDataset
+from ._packaged import damaged, packaged_file, read_packaged_array
 
 __all__ = ["load_pandalm_routing"]
 
@@ -63,15 +63,7 @@ _MAPPING_CAVEAT = (
 )
 
 
-def _data_file(name: str) -> Any:
-    """Return a traversable handle on a packaged data file."""
-    return resources.files(__package__) / "data" / name
-
-
-def _damaged(name: str, detail: str) -> RuntimeError:
-    return RuntimeError(
-        f"The packaged file {name} is damaged: {detail}. Reinstall metarouter_econml."
-    )
+_data_file = packaged_file  # module-level, so that tests can point it elsewhere
 
 
 def _read_table() -> pd.DataFrame:
@@ -80,40 +72,33 @@ def _read_table() -> pd.DataFrame:
         table = pd.read_csv(handle, compression="gzip", dtype=str, keep_default_na=False)
     missing = [column for column in _COLUMNS if column not in table.columns]
     if missing or len(table) != _N_ROWS:
-        raise _damaged(
+        raise damaged(
             _CSV_NAME,
             f"expected {_N_ROWS} rows with columns {list(_COLUMNS)}; got {len(table)} rows and "
             f"columns {list(table.columns)}",
         )
     if not np.array_equal(table["idx"].astype(np.int64), np.arange(_N_ROWS)):
-        raise _damaged(_CSV_NAME, f"expected idx 0..{_N_ROWS - 1} in order")
+        raise damaged(_CSV_NAME, f"expected idx 0..{_N_ROWS - 1} in order")
     unknown = sorted((set(table["model_1"]) | set(table["model_2"])) - set(_COSTS))
     if unknown:
-        raise _damaged(_CSV_NAME, f"unknown model names {unknown}")
+        raise damaged(_CSV_NAME, f"unknown model names {unknown}")
     for column in _ANNOTATORS:
         odd = sorted(set(table[column]) - set(_HUMAN_VOTES))
         if odd:
-            raise _damaged(_CSV_NAME, f"unexpected votes {odd} in {column}")
+            raise damaged(_CSV_NAME, f"unexpected votes {odd} in {column}")
     return table
 
 
 def _read_embeddings() -> np.ndarray:
     """Read the packaged query embeddings as a float64 array of shape (170, 384)."""
-    with _data_file(_EMBEDDINGS_NAME).open("rb") as handle:
-        embeddings = np.load(handle, allow_pickle=False)
-    if embeddings.shape != (_N_QUERIES, _EMBEDDING_DIM):
-        raise _damaged(
-            _EMBEDDINGS_NAME,
-            f"expected shape ({_N_QUERIES}, {_EMBEDDING_DIM}); got {embeddings.shape}",
-        )
-    return embeddings.astype(np.float64)
+    return read_packaged_array(_EMBEDDINGS_NAME, (_N_QUERIES, _EMBEDDING_DIM), _data_file)
 
 
 def _query_codes(table: pd.DataFrame) -> np.ndarray:
     """Query position of every row: distinct (instruction, input), in order of appearance."""
     codes, uniques = pd.factorize(table["instruction"] + "\x00" + table["input"], sort=False)
     if len(uniques) != _N_QUERIES:
-        raise _damaged(_CSV_NAME, f"expected {_N_QUERIES} distinct queries; got {len(uniques)}")
+        raise damaged(_CSV_NAME, f"expected {_N_QUERIES} distinct queries; got {len(uniques)}")
     return codes.astype(np.int64)
 
 
