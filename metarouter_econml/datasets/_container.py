@@ -85,8 +85,47 @@ def _validate_features(X: Any) -> pd.DataFrame:
     return X.copy(deep=True)
 
 
+def freeze_row_arrays(owner: Any, groups: tuple[tuple[tuple[str, ...], str], ...]) -> None:
+    """Replace each named array of a frozen split by a read-only copy, checking its length.
+
+    ``groups`` pairs attribute names with the frame whose rows they follow (``"X_train"`` or
+    ``"X_test"``); None values are left alone. ``gold_train`` must also be a boolean mask.
+    """
+    for names, frame in groups:
+        n_rows = len(getattr(owner, frame))
+        for name in names:
+            value = getattr(owner, name)
+            if value is None:
+                continue
+            array = np.array(value, copy=True)
+            if array.shape != (n_rows,):
+                raise ValueError(
+                    f"`{name}` must have one entry per row of `{frame}`; got shape "
+                    f"{array.shape} for {n_rows} rows."
+                )
+            if name == "gold_train" and array.dtype != np.bool_:
+                raise TypeError(f"`gold_train` must be a boolean mask; got dtype {array.dtype}.")
+            object.__setattr__(owner, name, _read_only(array))
+
+
+class _GoldCounts:
+    """``n_gold`` and ``n_preference`` of a split with a ``gold_train`` mask."""
+
+    gold_train: np.ndarray
+
+    @property
+    def n_gold(self) -> int:
+        """Number of gold-standard training rows (queries)."""
+        return int(np.count_nonzero(self.gold_train))
+
+    @property
+    def n_preference(self) -> int:
+        """Number of preference-based training rows (queries)."""
+        return int(self.gold_train.shape[0] - self.n_gold)
+
+
 @dataclass(frozen=True, eq=False)
-class RoutingSplit:
+class RoutingSplit(_GoldCounts):
     """One train/test split of a `RoutingDataset` (the paper's evaluation protocol).
 
     Training rows are either gold-standard (GS) rows, which carry the GS gain, or
@@ -145,44 +184,22 @@ class RoutingSplit:
     test_index: np.ndarray
 
     def __post_init__(self) -> None:
-        n_train, n_test = len(self.X_train), len(self.X_test)
-        train_arrays = (
-            "y_train",
-            "gold_train",
-            "gold_gain_train",
-            "preference_label_train",
-            "train_index",
+        freeze_row_arrays(
+            self,
+            (
+                (
+                    (
+                        "y_train",
+                        "gold_train",
+                        "gold_gain_train",
+                        "preference_label_train",
+                        "train_index",
+                    ),
+                    "X_train",
+                ),
+                (("gain_test", "psi_test", "test_index"), "X_test"),
+            ),
         )
-        test_arrays = ("gain_test", "psi_test", "test_index")
-        for names, n_rows, frame in (
-            (train_arrays, n_train, "X_train"),
-            (test_arrays, n_test, "X_test"),
-        ):
-            for name in names:
-                value = getattr(self, name)
-                if value is None:
-                    continue
-                array = np.array(value, copy=True)
-                if array.shape != (n_rows,):
-                    raise ValueError(
-                        f"`{name}` must have one entry per row of `{frame}`; got shape "
-                        f"{array.shape} for {n_rows} rows."
-                    )
-                if name == "gold_train" and array.dtype != np.bool_:
-                    raise TypeError(
-                        f"`gold_train` must be a boolean mask; got dtype {array.dtype}."
-                    )
-                object.__setattr__(self, name, _read_only(array))
-
-    @property
-    def n_gold(self) -> int:
-        """Number of gold-standard training rows."""
-        return int(np.count_nonzero(self.gold_train))
-
-    @property
-    def n_preference(self) -> int:
-        """Number of preference-based training rows."""
-        return int(self.gold_train.shape[0] - self.n_gold)
 
     def __repr__(self) -> str:
         return (

@@ -23,7 +23,7 @@ from sklearn.utils import check_random_state
 
 from .._comparisons import check_comparisons
 from .._validation import Int, Options, Real
-from ._container import _read_only, _validate_features
+from ._container import _GoldCounts, _validate_features, freeze_row_arrays
 
 __all__ = ["MultiRoutingDataset", "MultiRoutingSplit", "make_multi_routing_data"]
 
@@ -143,7 +143,7 @@ def _check_model_subset(name: str, value: Any, models: tuple[str, ...]) -> list[
 
 
 @dataclass(frozen=True, eq=False)
-class MultiRoutingSplit:
+class MultiRoutingSplit(_GoldCounts):
     """One train/test split of a `MultiRoutingDataset` by query.
 
     The query sets are disjoint: ``n_test`` test queries, ``n_gold`` gold-standard (GS)
@@ -213,34 +213,11 @@ n_test=20)
     gold_train: np.ndarray
 
     def __post_init__(self) -> None:
-        for name, n_rows, frame in (
-            ("train_index", len(self.X_train), "X_train"),
-            ("gold_train", len(self.X_train), "X_train"),
-            ("test_index", len(self.X_test), "X_test"),
-        ):
-            array = np.array(getattr(self, name), copy=True)
-            if array.shape != (n_rows,):
-                raise ValueError(
-                    f"`{name}` must have one entry per row of `{frame}`; got shape "
-                    f"{array.shape} for {n_rows} rows."
-                )
-            object.__setattr__(self, name, _read_only(array))
-        if self.gold_train.dtype != np.bool_:
-            raise TypeError(
-                f"`gold_train` must be a boolean mask; got dtype {self.gold_train.dtype}."
-            )
+        freeze_row_arrays(
+            self, ((("train_index", "gold_train"), "X_train"), (("test_index",), "X_test"))
+        )
         object.__setattr__(self, "models", tuple(self.models))
         object.__setattr__(self, "costs", dict(self.costs))
-
-    @property
-    def n_gold(self) -> int:
-        """Number of gold-standard training queries."""
-        return int(np.count_nonzero(self.gold_train))
-
-    @property
-    def n_preference(self) -> int:
-        """Number of preference-based training queries."""
-        return int(self.gold_train.shape[0] - self.n_gold)
 
     def __repr__(self) -> str:
         return (
