@@ -417,10 +417,17 @@ class MultiMetaRouter(BaseEstimator):
             )
 
     def _reference_pairs(self):
-        """The reference's index and the other models' indices."""
+        """Per model ``k`` but the reference: ``(k, first, second, sign)``.
+
+        ``(first, second)`` is the canonical pair (``first < second``) of ``k`` and the
+        reference, and ``sign`` is +1 when ``k`` is its first model (the pair's gain is ``k``'s
+        gain over the reference) and -1 otherwise.
+        """
         ref = self.models_.index(self.reference_)
-        others = [k for k in range(len(self.models_)) if k != ref]
-        return ref, others
+        for k in range(len(self.models_)):
+            if k != ref:
+                first, second = min(k, ref), max(k, ref)
+                yield k, first, second, (1.0 if k == first else -1.0)
 
     def predict(self, X) -> pd.DataFrame:
         """Estimated gold-standard quality of each model relative to the reference.
@@ -438,15 +445,14 @@ class MultiMetaRouter(BaseEstimator):
         X_arr = check_features(self, X, reset=False, allow_empty=True)
         n = X_arr.shape[0]
         quality = np.zeros((n, len(self.models_)))
-        ref, others = self._reference_pairs()
         if n and self.two_model_router_ is not None:
-            quality[:, others[0]] = self.two_model_router_.predict(X_arr)
+            other = next(self._reference_pairs())[0]
+            quality[:, other] = self.two_model_router_.predict(X_arr)
         elif n:
-            for k in others:
-                first, second = min(k, ref), max(k, ref)
+            for k, first, second, sign in self._reference_pairs():
                 coding = pair_coding(np.full(n, first), np.full(n, second), len(self.models_))
                 gain = self.router_model_.predict(np.hstack([X_arr, coding])) / self.scale_
-                quality[:, k] = gain if k == first else -gain
+                quality[:, k] = sign * gain
         return pd.DataFrame(quality, columns=self.models_, index=_index_of(X, n))
 
     def estimate_bias(self, X) -> pd.DataFrame:
@@ -469,24 +475,21 @@ class MultiMetaRouter(BaseEstimator):
         X_arr = check_features(self, X, reset=False, allow_empty=True)
         n = X_arr.shape[0]
         bias = np.zeros((n, len(self.models_)))
-        ref, others = self._reference_pairs()
         if n and self.two_model_router_ is not None:
             router = self.two_model_router_
             delta = router.estimate_bias(X_arr) if hasattr(router, "estimate_bias") else 0.0
-            bias[:, others[0]] = -delta
+            bias[:, next(self._reference_pairs())[0]] = -delta
         elif n and self.structure != "none":
             Z = FeatureScale(self.cate_feature_mean_, self.cate_feature_scale_).transform(X_arr)
             if self.bias_estimator_ is not None:
                 bias = -self._model_shift(Z)
             else:
-                for k in others:
-                    first, second = min(k, ref), max(k, ref)
-                    key = (self.models_[first], self.models_[second])
-                    if key not in self.pair_bias_:
+                for k, first, second, sign in self._reference_pairs():
+                    if (self.models_[first], self.models_[second]) not in self.pair_bias_:
                         bias[:, k] = np.nan
                         continue
                     delta = self._pair_correction(Z, np.full(n, first), np.full(n, second))
-                    bias[:, k] = -delta if k == first else delta
+                    bias[:, k] = -sign * delta
         return pd.DataFrame(bias, columns=self.models_, index=_index_of(X, n))
 
     # -- routing ----------------------------------------------------------------------------------
