@@ -31,6 +31,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.utils import check_random_state
 
+from .._comparisons import check_comparisons, to_pairs
 from .._format import markdown_table
 from .._routers import MetaRouter, MultiMetaRouter
 from .._validation import Int
@@ -64,8 +65,9 @@ class _PerPairMetaRouters:
     """Independent two-model Meta-Routers: model k against the reference, each on its pair alone.
 
     Comparisons of two non-reference models are not used (nothing links them without a
-    structure). A pair with fewer than 2 gold-standard labels gets a :class:`PooledRouter`, one
-    without labels a quality of 0.
+    structure). The pairs are those of the multi-model router (``_comparisons.to_pairs``:
+    pointwise grades are compared within a query and source). A pair with fewer than 2 labels
+    of either source gets no router and a quality of 0.
     """
 
     def __init__(self, random_state: int) -> None:
@@ -73,25 +75,26 @@ class _PerPairMetaRouters:
 
     def fit(self, X: np.ndarray, comparisons: pd.DataFrame, models, reference: str):
         self.models_, self.reference_ = list(models), reference
+        table, kind = check_comparisons(comparisons, X.shape[0])
+        pairs = to_pairs(table, kind, tuple(self.models_), reference)
+        ref = self.models_.index(reference)
         self.routers_: dict[str, Any] = {}
-        for model in self.models_:
-            if model == reference:
+        for k, model in enumerate(self.models_):
+            if k == ref:
                 continue
-            forward = (comparisons["model"] == model) & (comparisons["opponent"] == reference)
-            backward = (comparisons["model"] == reference) & (comparisons["opponent"] == model)
-            rows = comparisons[forward | backward]
-            if rows.empty:
-                self.routers_[model] = None
-                continue
-            label = np.where(forward[forward | backward], rows["label"], -rows["label"])
-            gold = rows["gold"].to_numpy(dtype=bool)
+            rows = np.flatnonzero(
+                ((pairs.first == k) & (pairs.second == ref))
+                | ((pairs.first == ref) & (pairs.second == k))
+            )
+            label = np.where(pairs.first[rows] == k, pairs.label[rows], -pairs.label[rows])
+            gold = pairs.gold[rows]
             if gold.sum() < 2 or (~gold).sum() < 2:  # a two-model router needs both sources
                 self.routers_[model] = None
                 continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # few gold rows: expected here
                 self.routers_[model] = MetaRouter(random_state=self.random_state).fit(
-                    X[rows["query"].to_numpy()], label, gold=gold
+                    X[pairs.query[rows]], label, gold=gold
                 )
         return self
 
