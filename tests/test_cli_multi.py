@@ -15,6 +15,7 @@ from metarouter_econml.datasets import (
     make_multi_routing_data,
 )
 from metarouter_econml.evaluation import run_multi_protocol
+from metarouter_econml.evaluation._multi_protocol import split_sizes
 
 # Two fast methods (no bias stage): the tests are about the command, not the routers.
 METHODS = ["gold_only", "all_gold"]
@@ -162,7 +163,7 @@ def test_sizes_are_run_multi_protocol_defaults(monkeypatch, n_queries, n_test):
     monkeypatch.setattr(MultiRoutingDataset, "split", split)
     with pytest.raises(Stop):
         run_multi_protocol(data, n_test=n_test)
-    assert seen == [_multi_benchmark.sizes(n_queries, n_test, None)]
+    assert seen == [split_sizes(n_queries, n_test, None)]
 
 
 def test_judge_and_components(tmp_path):

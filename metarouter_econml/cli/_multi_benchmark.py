@@ -96,7 +96,7 @@ def run_multi(args: argparse.Namespace, n_test: int | None, n_gold: int | None) 
     """
     out = output_dir(args)
     data = _dataset(args)
-    n_test, n_gold = sizes(len(data), n_test, n_gold)
+    n_test, n_gold = split_sizes(len(data), n_test, n_gold)  # resolved here, to report them
     announce(args, data)
     result = run_multi_protocol(
         data,
@@ -142,14 +142,6 @@ def run_multi(args: argparse.Namespace, n_test: int | None, n_gold: int | None) 
             fig.savefig(paths["plot"], dpi=120)
     list_written(list(paths.values()))
     return 0
-
-
-def sizes(n_queries: int, n_test: int | None, n_gold: int | None) -> tuple[int, int]:
-    """Test and gold-standard training queries per split: ``run_multi_protocol``'s rule.
-
-    Resolved here, before the run, so that the summary can say them.
-    """
-    return split_sizes(n_queries, n_test, n_gold)
 
 
 def scores_table(result: MultiProtocolResult) -> pd.DataFrame:
