@@ -287,23 +287,29 @@ def test_inputs_are_not_modified(scores, quality):
     assert COSTS == originals[2]
 
 
-def test_batched_hull_matches_a_sequential_scan(monkeypatch):
+def _upper_hull_by_definition(x, y):
+    """Vertices of the upper hull, by definition: no chord over the point passes on or above it."""
+    vertices = [0]
+    for i in range(1, x.size - 1):
+        a, b = np.meshgrid(np.arange(i), np.arange(i + 1, x.size), indexing="ij")
+        cross = (x[b] - x[a]) * (y[i] - y[a]) - (y[b] - y[a]) * (x[i] - x[a])
+        if not (cross <= 0).any():  # strictly above every chord over it
+            vertices.append(i)
+    return np.array([*vertices, x.size - 1])
+
+
+def test_hull_scan_finds_exactly_the_vertices_of_the_upper_hull():
     rng = np.random.default_rng(8)
-    x = np.sort(rng.uniform(0, 1, 5000))
-    x = np.unique(x)
+    x = np.unique(rng.uniform(0, 1, 200))
     cases = [
         rng.normal(size=x.size),  # mostly interior points
         np.sqrt(x),  # concave: every point a vertex
-        np.r_[np.sqrt(x[:-1]) * 1e-3, 10.0],  # a spike at the end: one vertex per level
+        np.r_[np.sqrt(x[:-1]) * 1e-3, 10.0],  # a spike at the end
     ]
     for y in cases:
-        expected = _frontier._upper_chain_scan(x, y)
-        np.testing.assert_array_equal(_frontier._upper_chain(x, y), expected)
-    monkeypatch.setattr(_frontier, "_MAX_HULL_LEVELS", 2)  # force the sequential fallback
-    for y in cases:
-        np.testing.assert_array_equal(
-            _frontier._upper_chain(x, y), _frontier._upper_chain_scan(x, y)
-        )
+        np.testing.assert_array_equal(_frontier._upper_chain(x, y), _upper_hull_by_definition(x, y))
+    grid = np.arange(50) / 8.0  # exact in binary: collinear points are exactly collinear
+    np.testing.assert_array_equal(_frontier._upper_chain(grid, 2 * grid + 1), [0, 49])
 
 
 def test_large_input_is_fast():

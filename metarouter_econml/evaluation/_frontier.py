@@ -53,7 +53,6 @@ _RTOL = 1e-9
 
 #: Levels of the batched quickhull before the hull falls back to a sequential scan (a safety
 #: net: on real curves the batched search needs a few dozen levels).
-_MAX_HULL_LEVELS = 64
 
 #: Style of the fixed-mix hull in :func:`plot_frontier`.
 _MIX_STYLE: dict[str, Any] = {"color": "grey", "linestyle": "--"}
@@ -192,8 +191,17 @@ def _readonly(values: Any, name: str) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------
 # The hull and its area
 # ------------------------------------------------------------------------------------------------
-def _upper_chain_scan(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Indices of the upper hull of points sorted by strictly increasing ``x`` (Andrew's scan)."""
+def _upper_chain(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Indices of the vertices of the upper hull of points with strictly increasing ``x``.
+
+    Andrew's monotone-chain scan: one pass, each point pushed and popped at most once.
+    Collinear points are not vertices.
+
+    Examples
+    --------
+    >>> _upper_chain(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 2.0, 2.5, 3.0]))
+    array([0, 1, 3])
+    """
     xs, ys = x.tolist(), y.tolist()
     chain: list[int] = []
     for i, (px, py) in enumerate(zip(xs, ys, strict=True)):
@@ -205,52 +213,6 @@ def _upper_chain_scan(x: np.ndarray, y: np.ndarray) -> np.ndarray:
                 break
         chain.append(i)
     return np.array(chain, dtype=np.int64)
-
-
-def _upper_chain(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Indices of the vertices of the upper hull of points with strictly increasing ``x``.
-
-    A batched quickhull: the two end points are vertices; at each level every candidate point
-    is compared with the chord between the hull vertices on either side of it, points on or
-    below their chord are dropped (they lie under the hull), and the highest point above each
-    chord becomes a vertex. Each level is a few vectorised passes over the candidates left.
-    Collinear points are not vertices.
-
-    Examples
-    --------
-    >>> _upper_chain(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 2.0, 2.5, 3.0]))
-    array([0, 1, 3])
-    """
-    m = x.size
-    if m <= 2:
-        return np.arange(m)
-    on = np.zeros(m, dtype=bool)
-    on[[0, -1]] = True
-    candidates = np.arange(1, m - 1)
-    for _ in range(_MAX_HULL_LEVELS):
-        vertices = np.flatnonzero(on)
-        right = np.searchsorted(vertices, candidates)  # chord of each candidate: right-1, right
-        a, b = vertices[right - 1], vertices[right]
-        height = (x[b] - x[a]) * (y[candidates] - y[a]) - (y[b] - y[a]) * (x[candidates] - x[a])
-        above = height > 0
-        candidates, height, right = candidates[above], height[above], right[above]
-        if candidates.size == 0:
-            return np.flatnonzero(on)
-        # Candidates are sorted, so each chord's candidates are contiguous.
-        starts = np.flatnonzero(np.r_[True, right[1:] != right[:-1]])
-        sizes = np.diff(np.r_[starts, candidates.size])
-        top = height == np.repeat(np.maximum.reduceat(height, starts), sizes)
-        tops = np.flatnonzero(top)
-        chord_of_top = right[tops]
-        first_top = tops[np.r_[True, chord_of_top[1:] != chord_of_top[:-1]]]
-        on[candidates[first_top]] = True
-        keep = np.ones(candidates.size, dtype=bool)
-        keep[first_top] = False
-        candidates = candidates[keep]
-    # Safety net for adversarial inputs: finish with a sequential scan of what is left.
-    left = np.flatnonzero(on)
-    left = np.union1d(left, candidates)
-    return left[_upper_chain_scan(x[left], y[left])]
 
 
 def _hull(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
