@@ -69,13 +69,30 @@ def pool(split):
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_every_strategy_returns_n_distinct_positions_the_same_for_the_same_seed(
-    router, pool, strategy
+    router, split, pool, strategy
 ):
-    picks = select_gold_queries(router, pool, n=12, strategy=strategy, random_state=3)
+    gold_rows = split.X_train[split.gold_train]
+    picks = select_gold_queries(router, pool, 12, strategy, X_gold=gold_rows, random_state=3)
     assert picks.dtype.kind == "i" and picks.shape == (12,)
     assert np.unique(picks).size == 12 and picks.min() >= 0 and picks.max() < len(pool)
-    again = select_gold_queries(router, pool, n=12, strategy=strategy, random_state=3)
+    again = select_gold_queries(router, pool, 12, strategy, X_gold=gold_rows, random_state=3)
     np.testing.assert_array_equal(picks, again)
+
+
+def test_overlap_strategy_prefers_the_region_without_gold_rows(router, split, pool):
+    # gold rows only where pc1 < 0: candidates with pc1 > 0 have no gold rows like them
+    gold_rows = split.X_train[split.gold_train]
+    gold_rows = gold_rows[gold_rows["pc1"] < 0]
+    chosen = np.concatenate(
+        [
+            select_gold_queries(router, pool, 40, "overlap", X_gold=gold_rows, random_state=s)
+            for s in range(3)
+        ]
+    )
+    share_uncovered = float(np.mean(pool["pc1"].to_numpy()[chosen] > 0))
+    assert share_uncovered > np.mean(pool["pc1"] > 0) + 0.1  # 120 draws: SE about 0.05
+    with pytest.raises(ValueError, match="needs `X_gold`"):
+        select_gold_queries(router, pool, n=5, strategy="overlap")
 
 
 def test_bias_strategy_prefers_queries_with_wide_bias_intervals(router, pool):
@@ -102,6 +119,17 @@ def test_decision_strategy_prefers_queries_near_the_threshold(router, pool):
         ]
     )
     assert distance[chosen].mean() < 0.7 * distance.mean()
+
+
+def test_auto_is_the_bias_score_without_a_cost_weight_and_weights_it_with_one(router, pool):
+    from metarouter_econml.active._select import selection_scores
+
+    bias = selection_scores(router, pool, "bias")
+    np.testing.assert_array_equal(selection_scores(router, pool, "auto"), bias)
+    weight = float(np.median(router.predict(pool)))
+    weighted = selection_scores(router, pool, "auto", cost_weight=weight)
+    decision = selection_scores(router, pool, "decision", cost_weight=weight)
+    np.testing.assert_allclose(weighted, bias * decision)
 
 
 def test_probabilities_are_returned_and_sum_to_n(router, pool):
@@ -145,7 +173,9 @@ def test_strategies_needing_intervals_say_so_on_a_plain_router(split, pool):
     plain = _fit(MetaRouter(random_state=0), split)
     with pytest.raises(ValueError, match="n_bootstrap"):
         select_gold_queries(plain, pool, n=5, strategy="auto")
-    assert select_gold_queries(plain, pool, n=5, strategy="overlap", random_state=0).size == 5
+    gold_rows = split.X_train[split.gold_train]
+    picks = select_gold_queries(plain, pool, 5, "overlap", X_gold=gold_rows, random_state=0)
+    assert picks.size == 5
 
 
 def test_selection_does_not_touch_the_pool(router, pool):

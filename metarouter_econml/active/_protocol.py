@@ -14,7 +14,13 @@ from sklearn.utils import check_random_state
 
 from .._validation import Int, NJobs, Options, Real, nullable
 from ..evaluation import efficiency_gain_curve
-from ._select import STRATEGIES, _systematic_draw, inclusion_probability, selection_scores
+from ._select import (
+    STRATEGIES,
+    _systematic_draw,
+    inclusion_probability,
+    overlap_scores,
+    selection_scores,
+)
 
 __all__ = ["ActiveProtocolResult", "run_active_protocol"]
 
@@ -28,7 +34,14 @@ def _default_router(n_bootstrap: int):
 
 
 def _next_probability(
-    router: Any, X: Any, gold: np.ndarray, strategy: str, batch: int, share: float, cost_weight
+    router: Any,
+    X: Any,
+    gold: np.ndarray,
+    strategy: str,
+    batch: int,
+    share: float,
+    cost_weight,
+    seed: int = 0,
 ) -> np.ndarray:
     """The round's chance of selection of every training row.
 
@@ -36,7 +49,10 @@ def _next_probability(
     rule would give them if they were still in the pool (the design's counterfactual).
     """
     pool = ~gold
-    scores = selection_scores(router, X, strategy, cost_weight=cost_weight)
+    if strategy == "overlap":
+        scores = overlap_scores(router, X.to_numpy(dtype=np.float64), gold, seed)
+    else:
+        scores = selection_scores(router, X, strategy, cost_weight=cost_weight)
     probability = np.zeros(gold.size)
     probability[pool] = inclusion_probability(scores[pool], batch, share)
     total = float(scores[pool].sum())
@@ -96,7 +112,9 @@ def _run_strategy(
         if round_ == n_rounds:
             break
         share = 1.0 if strategy == "random" else uniform_share
-        probability = _next_probability(fitted, X, gold, strategy, batch, share, cost_weight)
+        probability = _next_probability(
+            fitted, X, gold, strategy, batch, share, cost_weight, seed=seed + round_
+        )
         pool = np.flatnonzero(~gold)
         picked = pool[_systematic_draw(probability[pool], rng)]
         gold[picked] = True

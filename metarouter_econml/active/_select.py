@@ -18,9 +18,16 @@ import numpy as np
 from scipy.stats import norm
 from sklearn.utils import check_random_state
 
+from .._estimation import cross_fitted_propensity, default_overlap_model, make_folds
 from .._validation import Int, Options, Real, check_cost_weight, check_features
 
-__all__ = ["STRATEGIES", "inclusion_probability", "select_gold_queries", "selection_scores"]
+__all__ = [
+    "STRATEGIES",
+    "inclusion_probability",
+    "overlap_scores",
+    "select_gold_queries",
+    "selection_scores",
+]
 
 #: The selection strategies, in the order of the docs.
 STRATEGIES = ("random", "bias", "decision", "overlap", "auto")
@@ -55,28 +62,19 @@ def _thresholds(router: Any, psi: np.ndarray, cost_weight: float | None) -> np.n
     return np.quantile(psi, 1 - shares)
 
 
-def _propensity(router: Any, X_pool: Any) -> np.ndarray:
-    """P(gold | x) of the pool from the fold models of the router's EconML propensity."""
-    estimator = getattr(router, "cate_estimator_", None)
-    fold_models = None
-    for attr in ("models_propensity", "models_t"):
-        fold_models = getattr(estimator, attr, None)
-        if fold_models:
-            break
-    if not fold_models:
-        raise ValueError(
-            "strategy 'overlap' needs the propensity models of a fitted MetaRouter with a "
-            f"built-in CATE learner; this router has learner_={getattr(router, 'learner_', None)!r}"
-            " and keeps none (routers loaded from a file keep no nuisance models)."
-        )
-    Z = router._cate_features(_pool_array(router, X_pool))
-    try:
-        return np.mean([model.predict_proba(Z)[:, 1] for model in fold_models[0]], axis=0)
-    except ValueError as exc:  # known propensities cover the training rows only
-        raise ValueError(
-            f"strategy 'overlap' cannot read P(gold | x) on new queries: {exc} Use another "
-            "strategy with a router fitted on known gold probabilities."
-        ) from None
+def overlap_scores(router: Any, X: np.ndarray, gold: np.ndarray, seed: int) -> np.ndarray:
+    """``1 / P(gold | x)`` of every row of ``X``, cross-fitted with the shared overlap model.
+
+    ``X`` holds the gold rows (``gold``) and the candidates; the classifier is the one of the
+    positivity diagnostics and of ``overlap="trim"`` (``default_overlap_model``), cross-fitted
+    on 3 folds stratified on ``gold``, so every row's probability comes from a model that did
+    not see it. The propensity is estimated from the data even when the design's
+    probabilities are known: they say how the rows were drawn, not where gold rows are thin.
+    """
+    folds = make_folds(3, int(gold.sum()), seed, int((~gold).sum()))
+    model = default_overlap_model(seed, router._n_threads())
+    propensity, _ = cross_fitted_propensity(model, X, gold, folds)
+    return 1.0 / np.clip(propensity, 1e-6, 1.0)
 
 
 def selection_scores(
@@ -84,19 +82,18 @@ def selection_scores(
 ) -> np.ndarray:
     """Non-negative score of every candidate query under ``strategy`` (higher: more useful).
 
-    See :func:`select_gold_queries` for what each strategy scores.
+    See :func:`select_gold_queries` for what each strategy scores; ``"overlap"`` needs the gold
+    rows too and is scored by :func:`overlap_scores`.
     """
     strategy = Options(STRATEGIES).check(strategy, "strategy")
     n_rows = _pool_array(router, X_pool).shape[0]
     if strategy == "random":
         return np.ones(n_rows)
-    if strategy == "overlap":
-        return 1.0 / np.clip(_propensity(router, X_pool), 1e-6, 1.0)
     z = norm.ppf(1 - _LEVEL / 2)
     if strategy in ("bias", "auto"):
         lower, upper = router.estimate_bias_interval(X_pool, alpha=_LEVEL)
         bias_sd = (upper - lower) / (2 * z)
-        if strategy == "bias":
+        if strategy == "bias" or cost_weight is None:  # "auto" without a cost weight
             return bias_sd
     psi = router.predict(X_pool)
     lower, upper = router.predict_interval(X_pool, alpha=_LEVEL)
@@ -105,7 +102,7 @@ def selection_scores(
     )
     if strategy == "decision":
         return relevance
-    return bias_sd * relevance  # "auto": an uncertain bias, where it can change a decision
+    return bias_sd * relevance  # "auto" with a cost weight
 
 
 def inclusion_probability(scores: np.ndarray, n: int, uniform_share: float) -> np.ndarray:
@@ -146,6 +143,7 @@ def select_gold_queries(
     n: int,
     strategy: str = "auto",
     *,
+    X_gold: Any = None,
     cost_weight: float | None = None,
     uniform_share: float = 0.2,
     random_state: Any = None,
@@ -168,22 +166,27 @@ def select_gold_queries(
       straddles the threshold ``t``. ``t`` is the threshold of ``cost_weight``; without one,
       the score is averaged over the thresholds that send 20% to 80% of the pool to the primary
       model (the range of the efficiency-gain metric).
-    - ``"overlap"``: ``1 / P(gold | x)``, from the router's cross-fitted propensity models:
-      queries in regions where gold coverage is thin. Since the draw is proportional to the
-      score over the candidates, a region is drawn in proportion to how many preference-only
-      queries it holds times how thin its gold coverage is (the spirit of Causal-BALD: label
-      where the missing gold outcome is most informative and queries are common).
-    - ``"auto"``: the product of the ``"bias"`` and ``"decision"`` scores: an uncertain bias,
-      where that uncertainty could change a routing decision. How it compares with the others:
-      ``benchmarks/RESULTS.md``.
+    - ``"overlap"``: ``1 / P(gold | x)``, cross-fitted by the overlap classifier of the
+      positivity diagnostics on the gold rows (``X_gold``) against the candidates: queries in
+      regions where gold coverage is thin. Since the draw is proportional to the score over the
+      candidates, a region is drawn in proportion to how many preference-only queries it holds
+      times how thin its gold coverage is (the spirit of Causal-BALD: label where the missing
+      gold outcome is most informative and queries are common).
+    - ``"auto"``: the ``"bias"`` score; with a ``cost_weight``, times the ``"decision"`` score
+      (an uncertain bias where that uncertainty could change the decision at that weight).
+      Without a cost weight every share of traffic counts (the efficiency-gain metric) and the
+      bias width alone did best of the strategies measured (``benchmarks/RESULTS.md`` §15).
 
     Parameters
     ----------
     router : MetaRouter
-        A fitted router, with ``n_bootstrap`` for every strategy but ``"random"`` and
-        ``"overlap"`` (a forest learner's bias intervals need no ``n_bootstrap``).
+        A fitted router, with ``n_bootstrap`` for ``"bias"``, ``"decision"`` and ``"auto"`` (a
+        forest learner's bias intervals need no ``n_bootstrap``; ``"decision"`` and ``"auto"``
+        with a cost weight need ``predict_interval``, hence ``"r"`` or ``"dr"``).
     X_pool : array-like or DataFrame of shape (n_candidates, n_features)
         The queries that have only preference labels, with the columns the router was fitted on.
+    X_gold : array-like or DataFrame of shape (n_gold, n_features), optional
+        The queries that have gold labels; needed by ``"overlap"`` only.
     n : int
         How many to choose, 1 <= n <= n_candidates.
     strategy : {"random", "bias", "decision", "overlap", "auto"}, default="auto"
@@ -229,7 +232,19 @@ def select_gold_queries(
     if cost_weight is not None:
         check_cost_weight(cost_weight)
     rng = check_random_state(random_state)
-    scores = selection_scores(router, X_pool, strategy, cost_weight=cost_weight)
+    if strategy == "overlap":
+        if X_gold is None:
+            raise ValueError(
+                "strategy 'overlap' needs `X_gold`, the features of the queries that have gold "
+                "labels: it compares where they lie with where the candidates lie."
+            )
+        gold_rows = check_features(router, X_gold, reset=False)
+        pool_rows = _pool_array(router, X_pool)
+        mask = np.r_[np.ones(gold_rows.shape[0], bool), np.zeros(pool_rows.shape[0], bool)]
+        seed = int(rng.randint(0, 2**31 - 1))
+        scores = overlap_scores(router, np.vstack([gold_rows, pool_rows]), mask, seed)[~mask]
+    else:
+        scores = selection_scores(router, X_pool, strategy, cost_weight=cost_weight)
     share = 1.0 if strategy == "random" else uniform_share
     probability = inclusion_probability(scores, n, share)
     picked = _systematic_draw(probability, rng)
