@@ -413,3 +413,10 @@ def test_bad_protocol_arguments_are_refused(kwargs, error, message):
 def test_the_protocol_needs_a_routing_dataset():
     with pytest.raises(TypeError, match="RoutingDataset"):
         run_active_protocol(np.zeros((10, 2)))
+
+
+def test_an_unfitted_router_is_refused(pool):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        select_gold_queries(MetaRouter(n_bootstrap=5), pool, n=5)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
 
 from .._estimation import cross_fitted_propensity, default_overlap_model, make_folds
 from .._validation import Int, Options, Real, check_cost_weight, check_features
@@ -57,7 +58,8 @@ def _decision_relevance(psi: np.ndarray, sd: np.ndarray, thresholds: np.ndarray)
 def _thresholds(router: Any, psi: np.ndarray, cost_weight: float | None) -> np.ndarray:
     """The routing thresholds that matter: the cost weight's, or those of shares 20%-80%."""
     if cost_weight is not None:
-        return np.array([check_cost_weight(cost_weight) * router._cost_gap()])
+        gap = float(router.cost_primary) - float(router.cost_alternative)
+        return np.array([check_cost_weight(cost_weight) * gap])
     shares = np.linspace(0.2, 0.8, _N_THRESHOLDS)
     return np.quantile(psi, 1 - shares)
 
@@ -72,7 +74,8 @@ def overlap_scores(router: Any, X: np.ndarray, gold: np.ndarray, seed: int) -> n
     probabilities are known: they say how the rows were drawn, not where gold rows are thin.
     """
     folds = make_folds(3, int(gold.sum()), seed, int((~gold).sum()))
-    model = default_overlap_model(seed, router._n_threads())
+    n_jobs = getattr(router, "n_jobs", None)
+    model = default_overlap_model(seed, 1 if n_jobs is None else n_jobs)
     propensity, _ = cross_fitted_propensity(model, X, gold, folds)
     return 1.0 / np.clip(propensity, 1e-6, 1.0)
 
@@ -223,7 +226,7 @@ def select_gold_queries(
     ((5,), 5)
     """
     strategy = Options(STRATEGIES).check(strategy, "strategy")
-    router._check_fitted()
+    check_is_fitted(router, "router_model_")
     n_candidates = _pool_array(router, X_pool).shape[0]
     n = Int(low=1, high=max(1, n_candidates), what="number of queries to choose").check(n, "n")
     if n_candidates == 0:
