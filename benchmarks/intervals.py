@@ -1,4 +1,4 @@
-"""Coverage and width of the Meta-Router's 90% intervals on generators with a known truth (issue 15).
+"""Coverage and width of the 90% intervals on generators with a known truth (issue 15).
 
 For each scenario and seed: fit ``MetaRouter(n_bootstrap=B, gold_scale=2.0)`` (the generator's
 preference scale, so the bias on the preference scale is exactly ``2 * delta``), then on the test
