@@ -747,6 +747,21 @@ class MetaRouter(BaseRouter):
         ValueError
             If the router was fitted without ``n_bootstrap`` or loaded from a file (router
             files do not hold the replicates).
+
+        Examples
+        --------
+        >>> from metarouter_econml import MetaRouter
+        >>> from metarouter_econml.datasets import make_routing_data
+        >>> data = make_routing_data(n_samples=800, n_features=6, random_state=0)
+        >>> split = data.split(n_test=200, n_gold=80, random_state=0)
+        >>> router = MetaRouter(n_bootstrap=10, random_state=0).fit(
+        ...     split.X_train, split.y_train, gold=split.gold_train)
+        >>> lower, upper = router.predict_interval(split.X_test, alpha=0.1)
+        >>> bool((lower < router.predict(split.X_test)).all() and (upper > lower).all())
+        True
+        >>> careful = router.route(split.X_test, cost_weight=0.1, alpha=0.1)
+        >>> bool(careful.sum() <= router.route(split.X_test, cost_weight=0.1).sum())
+        True
         """
         self._check_fitted()
         alpha = _ALPHA.check(alpha, "alpha")
