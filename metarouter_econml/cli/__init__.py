@@ -1,12 +1,13 @@
 """Command-line interface: ``metarouter <command> [options]``.
 
 :func:`build_parser` describes every command; :func:`main` parses the arguments first and only
-then imports the module that runs the command (``_demo``, ``_benchmark``, ``_report``), so that
-``metarouter --version`` and ``metarouter <command> --help`` do not load EconML, DoWhy, pandas
-or matplotlib. The command modules call only the public API (``metarouter_econml``,
-``metarouter_econml.datasets``, ``metarouter_econml.evaluation``,
-``metarouter_econml.diagnostics``), which checks the values it is given; the parser checks
-only what an option must be on its own (counts, seeds), with the option's name in the message.
+then imports the module that runs the command (``_demo``, ``_benchmark``, ``_report``,
+``_suggest``), so that ``metarouter --version`` and ``metarouter <command> --help`` do not load
+EconML, DoWhy, pandas or matplotlib. The command modules call only the public API
+(``metarouter_econml``, ``metarouter_econml.datasets``, ``metarouter_econml.evaluation``,
+``metarouter_econml.diagnostics``, ``metarouter_econml.active``), which checks the values it is
+given; the parser checks only what an option must be on its own (counts, seeds, shares), with
+the option's name in the message.
 
 Commands
 --------
@@ -25,6 +26,13 @@ report
     Fit the Meta-Router on a CSV or Parquet file of pooled gold-standard and preference rows, run
     its diagnostics (``metarouter_econml.diagnostics.diagnose``: positivity, refutation of the
     bias estimate) and write a self-contained HTML report.
+suggest
+    Fit the Meta-Router with bootstrap intervals on the same kind of file and choose which
+    preference-only rows to send for gold-standard labelling next
+    (``metarouter_econml.active.select_gold_queries``): a CSV file of the chosen rows, best
+    first, with their inclusion probabilities, gain and bias intervals and the reason for each
+    (optionally the inclusion probability of every candidate, for ``gold_probability`` when
+    refitting).
 
 Exit status: 0 on success; 1 when ``report`` wrote its report but a check failed (like a
 linter), and never otherwise; 2 for usage and input errors, including a missing optional
@@ -300,6 +308,28 @@ def _add_benchmark(commands: argparse._SubParsersAction) -> None:
     benchmark.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
+def _data_options(command: argparse.ArgumentParser) -> None:
+    """DATA and its column options, shared by ``report`` and ``suggest`` (read by ``_report``)."""
+    command.add_argument("data", metavar="DATA", help="CSV (.csv, .csv.gz) or Parquet file")
+    command.add_argument("--gold-column", required=True, metavar="COL", help=_GOLD_HELP)
+    command.add_argument(
+        "--label-column",
+        required=True,
+        metavar="COL",
+        help="numeric label column, no missing values",
+    )
+    features = command.add_mutually_exclusive_group(required=True)
+    features.add_argument(
+        "--feature-prefix",
+        metavar="PREFIX",
+        help="use every column whose name starts with PREFIX (in file order), except the gold "
+        "and label columns",
+    )
+    features.add_argument(
+        "--feature-columns", nargs="+", metavar="COL", help="use these feature columns"
+    )
+
+
 def _add_report(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
         "report",
@@ -315,24 +345,7 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    report.add_argument("data", metavar="DATA", help="CSV (.csv, .csv.gz) or Parquet file")
-    report.add_argument("--gold-column", required=True, metavar="COL", help=_GOLD_HELP)
-    report.add_argument(
-        "--label-column",
-        required=True,
-        metavar="COL",
-        help="numeric label column, no missing values",
-    )
-    features = report.add_mutually_exclusive_group(required=True)
-    features.add_argument(
-        "--feature-prefix",
-        metavar="PREFIX",
-        help="use every column whose name starts with PREFIX (in file order), except the gold "
-        "and label columns",
-    )
-    features.add_argument(
-        "--feature-columns", nargs="+", metavar="COL", help="use these feature columns"
-    )
+    _data_options(report)
     report.add_argument("--out", required=True, help="HTML report to write (e.g. report.html)")
     report.add_argument(
         "--markdown", default=None, metavar="PATH", help="also write the report as markdown"
@@ -369,6 +382,149 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
     report.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
+#: The strategies of metarouter_econml.active.select_gold_queries (its STRATEGIES; not imported
+#: here, which would load the scientific stack for --help).
+SUGGEST_STRATEGIES = ("random", "bias", "decision", "overlap", "auto")
+#: The strategies whose score depends on the routing threshold (the only ones --cost-weight moves).
+COST_WEIGHT_STRATEGIES = ("decision", "auto")
+
+_SUGGEST_COLUMNS = (
+    "One row per chosen query, best first: rank (1 to --budget), row (0-based position of the "
+    "data row in DATA, the header not counted), strategy, inclusion_probability (its chance of "
+    "being drawn this round), psi, psi_low, psi_high (the estimated gold-standard gain of the "
+    "primary model and its 90% interval, gold scale), bias, bias_low, bias_high (the judge's "
+    "estimated bias and its 90% interval, preference scale) and reason (why the row was drawn, "
+    "from those numbers)."
+)
+_SUGGEST_REFIT = (
+    "Refitting once the gold labels are in: pass MetaRouter.fit(..., gold_probability=p), p "
+    "being every row's chance of having been chosen for gold labelling by the design so far. "
+    "For the candidate rows that is 1 - (1 - p_before) * (1 - inclusion_probability), with "
+    "--probabilities-out giving inclusion_probability for every candidate (--out only for the "
+    "chosen ones) and p_before the row's earlier chance (n_gold / n_rows for every row when the "
+    "current gold rows are a uniform random sample), the rule run_active_protocol applies."
+)
+
+
+def _share(text: str) -> float:
+    """Parse a ``--uniform-share`` value: a number in (0, 1]."""
+    rule = "a number in (0, 1]"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {rule}; got {text!r}") from None
+    if not 0 < value <= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be {rule}; got {text}")
+    return value
+
+
+def _finite(text: str) -> float:
+    """Parse a ``--cost-weight`` value: a finite number."""
+    rule = "a finite number"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {rule}; got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be {rule}; got {text}")
+    return value
+
+
+def _add_suggest(commands: argparse._SubParsersAction) -> None:
+    suggest = commands.add_parser(
+        "suggest",
+        parents=[_common_options()],
+        help="choose which preference-only rows of a data file to send for gold labelling next",
+        description=(
+            "Read pooled gold-standard and preference rows as `report` does, fit "
+            "MetaRouter(n_bootstrap, random_state) on them and choose --budget of the "
+            "preference-only rows (the candidates) for gold-standard labelling with "
+            "metarouter_econml.active.select_gold_queries: every candidate is scored by "
+            "--strategy and the batch is drawn with known inclusion probabilities that mix the "
+            "scores with a uniform share, so every candidate keeps a positive chance. "
+            + _SUGGEST_COLUMNS
+            + " "
+            + _SUGGEST_REFIT
+            + " Exit status: 0 when the file was written; 2 for input errors (unreadable file, "
+            "missing or malformed columns, a budget larger than the candidates, too few gold "
+            "rows), with a one-line message on stderr, and for unexpected errors (a bug: "
+            "--traceback shows the traceback)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _data_options(suggest)
+    suggest.add_argument(
+        "--budget",
+        type=at_least(1),
+        required=True,
+        metavar="N",
+        help="how many queries to choose, at most the number of preference-only rows",
+    )
+    suggest.add_argument(
+        "--out",
+        required=True,
+        metavar="PATH",
+        help="CSV file of the chosen rows to write (e.g. picks.csv; an existing file is "
+        "replaced, DATA never)",
+    )
+    suggest.add_argument(
+        "--probabilities-out",
+        default=None,
+        metavar="PATH",
+        help="also write a CSV file with the columns row and inclusion_probability for every "
+        "candidate row, in DATA's order (for gold_probability when refitting)",
+    )
+    suggest.add_argument(
+        "--strategy",
+        choices=SUGGEST_STRATEGIES,
+        default="auto",
+        help="what makes a candidate worth a gold label: random (uniform); bias (the width of "
+        "its bias interval); decision (the chance that its routing decision is wrong: its gain "
+        "interval straddles the routing threshold of --cost-weight, or without one those that "
+        "send 20%%-80%% of the candidates to the primary model); overlap (1 / P(gold | x), "
+        "cross-fitted on the gold rows against the candidates: few gold rows like it); auto "
+        "(the bias score; with --cost-weight, times the decision score: an uncertain bias where "
+        "it can change the decision at that weight)",
+    )
+    suggest.add_argument(
+        "--cost-weight",
+        type=_finite,
+        default=None,
+        metavar="W",
+        help="strategies decision and auto only: the cost weight routing will use (threshold "
+        "W x (cost_primary - cost_alternative) = W); default: average over the thresholds "
+        "that send 20%%-80%% of the candidates to the primary model",
+    )
+    suggest.add_argument(
+        "--uniform-share",
+        type=_share,
+        default=0.2,
+        metavar="U",
+        help="share of the inclusion probability spread uniformly, in (0, 1]: every candidate "
+        "has at least U x --budget / (number of candidates) chance; 1 ignores the scores",
+    )
+    suggest.add_argument(
+        "--n-bootstrap",
+        type=at_least(2, MAX_LOOPS),
+        default=30,
+        help=f"bootstrap replicates behind the intervals, 2 to {MAX_LOOPS:,} (each refits the "
+        "final stages, so the time grows linearly with it)",
+    )
+    suggest.add_argument(
+        "--n-jobs",
+        type=n_jobs,
+        default=1,
+        help="threads of the router's LightGBM models (-1: all cores); the choice does not "
+        "depend on it",
+    )
+    suggest.add_argument(
+        "--random-state", type=seed, default=0, help="seed of the router and of the draw"
+    )
+    suggest.add_argument(
+        "--quiet", action="store_true", help="no progress on stderr and no summary on stdout"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the ``metarouter`` argument parser with one subparser per command.
 
@@ -388,6 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_benchmark(commands)
     _add_report(commands)
+    _add_suggest(commands)
     return parser
 
 
@@ -447,7 +604,7 @@ def _fail(args: argparse.Namespace, command: ModuleType | None, exc: Exception) 
 def _out_of_memory(args: argparse.Namespace, exc: MemoryError) -> int:
     sizes = [
         f"--{dest.replace('_', '-')}"
-        for dest in ("n_samples", "n_features", "splits", "n_simulations", "n_jobs")
+        for dest in ("n_samples", "n_features", "splits", "n_simulations", "n_bootstrap", "n_jobs")
         if hasattr(args, dest)
     ]
     hint = f"smaller values of {', '.join(sizes)}" if sizes else "a smaller data file"
