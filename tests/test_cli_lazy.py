@@ -15,7 +15,15 @@ import metarouter_econml
 HEAVY = ("econml", "dowhy", "matplotlib", "lightgbm")
 COMMAND_MODULES = tuple(
     f"metarouter_econml.{name}"
-    for name in ("cli._demo", "cli._benchmark", "cli._report", "evaluation", "diagnostics")
+    for name in (
+        "cli._demo",
+        "cli._benchmark",
+        "cli._report",
+        "cli._suggest",
+        "evaluation",
+        "diagnostics",
+        "active",
+    )
 )
 
 _PROBE = """
@@ -52,6 +60,7 @@ ARGVS = [
     ["demo", "--help"],
     ["benchmark", "--help"],
     ["report", "--help"],
+    ["suggest", "--help"],
 ]
 
 

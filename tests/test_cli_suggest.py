@@ -8,7 +8,6 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from test_cli_lazy import HEAVY, probe
 
 from metarouter_econml.active import STRATEGIES
 from metarouter_econml.cli import SUGGEST_STRATEGIES, _suggest, build_parser, main
@@ -408,11 +407,3 @@ def test_help_describes_the_columns(capsys):
     for column in COLUMNS:
         assert column in text
     assert "gold_probability" in text and "%%" not in text
-
-
-def test_help_imports_no_command():
-    seen = probe(["suggest", "--help"])
-    assert seen["code"] == 0
-    loaded = set(seen["loaded"])
-    heavy = {*HEAVY, "pandas", "metarouter_econml.cli._suggest", "metarouter_econml.active"}
-    assert not loaded & heavy, sorted(loaded & heavy)
