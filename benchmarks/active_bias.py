@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 
 from metarouter_econml import MetaRouter
-from metarouter_econml.active._protocol import _next_probability
-from metarouter_econml.active._select import _systematic_draw
+from metarouter_econml.active import draw_gold_round
 from metarouter_econml.datasets import make_routing_data
 
 ARMS = ("random", "active_known", "active_estimated")
@@ -38,7 +37,7 @@ def run(bias: str, seed: int, args) -> list[dict]:
     for arm in ARMS:
         rng = np.random.RandomState(seed)
         gold = split.gold_train.copy()
-        chance = np.full(gold.size, gold.sum() / gold.size)
+        chance = None  # the initial gold rows are a uniform draw
         strategy = "random" if arm == "random" else args.strategy
         for round_ in range(args.rounds + 1):
             y = np.where(gold, split.gold_gain_train, split.preference_label_train)
@@ -49,13 +48,16 @@ def run(bias: str, seed: int, args) -> list[dict]:
                 router.fit(split.X_train, y, gold=gold, gold_probability=known)
             if round_ == args.rounds:
                 break
-            share = 1.0 if strategy == "random" else 0.2
-            probability = _next_probability(
-                router, split.X_train, gold, strategy, args.batch, share, None, seed=seed
+            picked, chance = draw_gold_round(
+                router,
+                split.X_train,
+                gold,
+                args.batch,
+                strategy,
+                gold_probability=chance,
+                random_state=rng,
             )
-            pool = np.flatnonzero(~gold)
-            gold[pool[_systematic_draw(probability[pool], rng)]] = True
-            chance = 1 - (1 - chance) * (1 - probability)
+            gold[picked] = True
         error = router.estimate_bias(split.X_test) - truth[split.test_index]
         rows.append(
             {

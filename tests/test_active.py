@@ -14,6 +14,7 @@ from metarouter_econml._estimation import KnownPropensity, gold_scale_factor
 from metarouter_econml.active import (
     STRATEGIES,
     ActiveProtocolResult,
+    draw_gold_round,
     run_active_protocol,
     select_gold_queries,
 )
@@ -278,11 +279,9 @@ def test_an_active_gold_set_does_not_bias_the_estimate():
 
 def _active_router(split, strategy, seed):
     """Two rounds of 40 gold labels chosen by ``strategy``, fitted on the known probabilities."""
-    from metarouter_econml.active._protocol import _next_probability
-
     rng = np.random.RandomState(seed)
     gold = split.gold_train.copy()
-    chance = np.full(gold.size, gold.sum() / gold.size)
+    chance = None
     for _ in range(3):
         y = np.where(gold, split.gold_gain_train, split.preference_label_train)
         router = MetaRouter(n_bootstrap=5, random_state=seed)
@@ -291,12 +290,28 @@ def _active_router(split, strategy, seed):
             router.fit(split.X_train, y, gold=gold, gold_probability=chance)
         if gold.sum() >= 140:
             return router
-        share = 1.0 if strategy == "random" else 0.2
-        probability = _next_probability(router, split.X_train, gold, strategy, 40, share, None)
-        pool = np.flatnonzero(~gold)
-        gold[pool[_systematic_draw(probability[pool], rng)]] = True
-        chance = 1 - (1 - chance) * (1 - probability)
+        picked, chance = draw_gold_round(
+            router, split.X_train, gold, 40, strategy, gold_probability=chance, random_state=rng
+        )
+        gold[picked] = True
     return router
+
+
+def test_draw_gold_round_is_select_gold_queries_on_the_candidates(router, split, pool):
+    picks, probability = draw_gold_round(
+        router, split.X_train, split.gold_train, 15, "bias", random_state=4
+    )
+    chosen, pool_probability = select_gold_queries(
+        router, pool, 15, "bias", random_state=4, return_probability=True
+    )
+    candidates = np.flatnonzero(~split.gold_train)
+    np.testing.assert_array_equal(np.sort(picks), np.sort(candidates[chosen]))
+    previous = split.gold_train.mean()
+    q = 1 - (1 - probability) / (1 - previous)  # this round's chance of every row
+    np.testing.assert_allclose(q[candidates], pool_probability)
+    assert np.all(q[split.gold_train] > 0)  # the gold rows' counterfactual chance
+    with pytest.raises(ValueError, match="`n`"):
+        draw_gold_round(router, split.X_train, split.gold_train, len(candidates) + 1)
 
 
 # -- the protocol ---------------------------------------------------------------------------------

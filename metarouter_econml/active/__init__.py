@@ -8,6 +8,9 @@ the router's own uncertainty:
   strategy (``"random"``, ``"bias"``, ``"decision"``, ``"overlap"``, ``"auto"``) and draws the
   next batch with known inclusion probabilities (a randomised design, so that ``P(gold | x)``
   is known and positive everywhere; ``MetaRouter.fit(..., gold_probability=...)`` uses it);
+- :func:`draw_gold_round` makes the same draw on all training rows and also returns the
+  design's probability of every row by now (candidates and rows already gold), to pass to
+  ``fit`` once the new gold labels are in;
 - :func:`run_active_protocol` simulates rounds of selection on a dataset whose gold labels are
   all known, and compares strategies on the same splits (:class:`ActiveProtocolResult`).
 
@@ -19,6 +22,12 @@ from .._compat import warning_filters_kept
 
 with warning_filters_kept():  # dependencies' first imports add process-wide filters; undo them
     from ._protocol import ActiveProtocolResult, run_active_protocol
-    from ._select import STRATEGIES, select_gold_queries
+    from ._select import STRATEGIES, draw_gold_round, select_gold_queries
 
-__all__ = ["STRATEGIES", "ActiveProtocolResult", "run_active_protocol", "select_gold_queries"]
+__all__ = [
+    "STRATEGIES",
+    "ActiveProtocolResult",
+    "draw_gold_round",
+    "run_active_protocol",
+    "select_gold_queries",
+]

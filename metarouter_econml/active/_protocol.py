@@ -14,13 +14,7 @@ from sklearn.utils import check_random_state
 
 from .._validation import Int, NJobs, Options, Real, nullable
 from ..evaluation import efficiency_gain_curve
-from ._select import (
-    STRATEGIES,
-    _systematic_draw,
-    inclusion_probability,
-    overlap_scores,
-    selection_scores,
-)
+from ._select import STRATEGIES, draw_gold_round
 
 __all__ = ["ActiveProtocolResult", "run_active_protocol"]
 
@@ -31,38 +25,6 @@ def _default_router(n_bootstrap: int):
     from .._routers import MetaRouter
 
     return MetaRouter(n_bootstrap=n_bootstrap)
-
-
-def _next_probability(
-    router: Any,
-    X: Any,
-    gold: np.ndarray,
-    strategy: str,
-    batch: int,
-    share: float,
-    cost_weight,
-    seed: int = 0,
-) -> np.ndarray:
-    """The round's chance of selection of every training row.
-
-    Pool rows get their inclusion probability; gold rows, drawn before, the probability the same
-    rule would give them if they were still in the pool (the design's counterfactual).
-    """
-    pool = ~gold
-    if strategy == "overlap":
-        scores = overlap_scores(router, X.to_numpy(dtype=np.float64), gold, seed)
-    else:
-        scores = selection_scores(router, X, strategy, cost_weight=cost_weight)
-    probability = np.zeros(gold.size)
-    probability[pool] = inclusion_probability(scores[pool], batch, share)
-    total = float(scores[pool].sum())
-    n_pool = int(pool.sum())
-    if total > 0 and np.isfinite(total):
-        share_gold = (1 - share) * scores[gold] / total + share / n_pool
-    else:
-        share_gold = np.full(int(gold.sum()), 1.0 / n_pool)
-    probability[gold] = np.minimum(1.0, batch * share_gold)
-    return probability
 
 
 def _run_strategy(
@@ -111,14 +73,18 @@ def _run_strategy(
         )
         if round_ == n_rounds:
             break
-        share = 1.0 if strategy == "random" else uniform_share
-        probability = _next_probability(
-            fitted, X, gold, strategy, batch, share, cost_weight, seed=seed + round_
+        picked, selected = draw_gold_round(
+            fitted,
+            X,
+            gold,
+            batch,
+            strategy,
+            gold_probability=selected,
+            cost_weight=cost_weight,
+            uniform_share=uniform_share,
+            random_state=rng,
         )
-        pool = np.flatnonzero(~gold)
-        picked = pool[_systematic_draw(probability[pool], rng)]
         gold[picked] = True
-        selected = 1 - (1 - selected) * (1 - probability)
     return rows
 
 

@@ -20,10 +20,19 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._estimation import cross_fitted_propensity, default_overlap_model, make_folds
-from .._validation import Int, Options, Real, check_cost_weight, check_features
+from .._validation import (
+    Int,
+    Options,
+    Real,
+    check_cost_weight,
+    check_features,
+    check_gold_mask,
+    check_gold_probability,
+)
 
 __all__ = [
     "STRATEGIES",
+    "draw_gold_round",
     "inclusion_probability",
     "overlap_scores",
     "select_gold_queries",
@@ -256,3 +265,126 @@ def select_gold_queries(
     if return_probability:
         return picked, probability
     return picked
+
+
+def _round_probability(
+    router: Any,
+    X: np.ndarray,
+    gold: np.ndarray,
+    strategy: str,
+    n: int,
+    share: float,
+    cost_weight: float | None,
+    seed: int,
+) -> np.ndarray:
+    """The round's chance of selection of every row of ``X`` (gold rows and candidates).
+
+    Candidates get their inclusion probability; gold rows, drawn before, the probability the
+    same rule would give them if they were still candidates (the design's counterfactual).
+    """
+    pool = ~gold
+    if strategy == "overlap":
+        scores = overlap_scores(router, X, gold, seed)
+    else:
+        scores = selection_scores(router, X, strategy, cost_weight=cost_weight)
+    probability = np.zeros(gold.size)
+    probability[pool] = inclusion_probability(scores[pool], n, share)
+    total = float(scores[pool].sum())
+    n_pool = int(pool.sum())
+    if total > 0 and np.isfinite(total):
+        share_gold = (1 - share) * scores[gold] / total + share / n_pool
+    else:
+        share_gold = np.full(int(gold.sum()), 1.0 / n_pool)
+    probability[gold] = np.minimum(1.0, n * share_gold)
+    return probability
+
+
+def draw_gold_round(
+    router: Any,
+    X: Any,
+    gold: Any,
+    n: int,
+    strategy: str = "auto",
+    *,
+    gold_probability: Any = None,
+    cost_weight: float | None = None,
+    uniform_share: float = 0.2,
+    random_state: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One round of active labelling on the training rows, with the design's probabilities.
+
+    The same draw as :func:`select_gold_queries`, made on all training rows ``X`` (gold rows
+    and candidates together), so that it can also say what to pass to ``fit`` afterwards: the
+    probability that each row has been chosen for gold labelling by now,
+    ``1 - (1 - previous) * (1 - q)``, where ``q`` is this round's chance of the row -- for a
+    candidate its inclusion probability, for a row that is already gold the chance the same
+    rule would have given it as a candidate (the design's counterfactual, which the propensity
+    ``P(gold | x)`` needs too).
+
+    Parameters
+    ----------
+    router : MetaRouter
+        Fitted on ``X`` (see :func:`select_gold_queries` for what each strategy needs).
+    X : array-like or DataFrame of shape (n_rows, n_features)
+        Every training row.
+    gold : array-like of bool, shape (n_rows,)
+        True for the rows that already have gold labels.
+    n : int
+        How many candidates to choose.
+    strategy : str, default="auto"
+        As in :func:`select_gold_queries`.
+    gold_probability : array-like of shape (n_rows,), optional
+        The design's probabilities after the previous rounds. None means the gold rows so far
+        are a uniform random sample: ``n_gold / n_rows`` for every row.
+    cost_weight, uniform_share, random_state
+        As in :func:`select_gold_queries`.
+
+    Returns
+    -------
+    positions : ndarray of int, shape (n,)
+        Rows of ``X`` (candidates only) to label next, highest chance first.
+    gold_probability : ndarray of shape (n_rows,)
+        The probabilities to pass as ``fit(..., gold_probability=...)`` once their gold labels
+        are in.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from metarouter_econml import MetaRouter
+    >>> from metarouter_econml.active import draw_gold_round
+    >>> from metarouter_econml.datasets import make_routing_data
+    >>> data = make_routing_data(n_samples=800, n_features=6, random_state=0)
+    >>> split = data.split(n_test=200, n_gold=60, random_state=0)
+    >>> router = MetaRouter(n_bootstrap=8, random_state=0).fit(
+    ...     split.X_train, split.y_train, gold=split.gold_train)
+    >>> picks, p = draw_gold_round(router, split.X_train, split.gold_train, n=20, random_state=0)
+    >>> bool(split.gold_train[picks].any()), round(float(p.sum()), 6) > 60
+    (False, True)
+    >>> gold = split.gold_train.copy()
+    >>> gold[picks] = True  # once their gold labels are collected:
+    >>> y = np.where(gold, data.gold_gain[split.train_index], split.y_train)
+    >>> router = router.fit(split.X_train, y, gold=gold, gold_probability=p)
+    """
+    strategy = Options(STRATEGIES).check(strategy, "strategy")
+    check_is_fitted(router, "router_model_")
+    X_arr = check_features(router, X, reset=False)
+    gold_arr = check_gold_mask(gold, n_rows=X_arr.shape[0], min_each=1)
+    n_pool = int((~gold_arr).sum())
+    n = Int(low=1, high=n_pool, what="number of queries to choose").check(n, "n")
+    uniform_share = Real(0, 1, low_open=True).check(uniform_share, "uniform_share")
+    if cost_weight is not None:
+        check_cost_weight(cost_weight)
+    if gold_probability is None:
+        previous = np.full(gold_arr.size, gold_arr.mean())
+    else:
+        previous = check_gold_probability(gold_probability, gold_arr)
+    rng = check_random_state(random_state)
+    share = 1.0 if strategy == "random" else uniform_share
+    seed = int(rng.randint(0, 2**31 - 1)) if strategy == "overlap" else 0
+    source = X if strategy != "overlap" else X_arr
+    q = _round_probability(router, source, gold_arr, strategy, n, share, cost_weight, seed)
+    pool = np.flatnonzero(~gold_arr)
+    picked = pool[_systematic_draw(q[pool], rng)]
+    if strategy != "random":
+        picked = picked[np.argsort(-q[picked], kind="stable")]
+    return picked, 1 - (1 - previous) * (1 - q)
