@@ -314,7 +314,11 @@ class ActiveProtocolResult:
         """Fewest gold labels at which ``strategy`` matches ``reference`` at ``target_gold``.
 
         The mean AUC curve of ``strategy`` is interpolated linearly between rounds; NaN if it
-        never reaches ``reference``'s mean AUC at ``target_gold`` gold labels.
+        never reaches ``reference``'s mean AUC at ``target_gold`` gold labels. It is the first
+        crossing of a noisy mean curve: where the curves are flat, even ``reference`` itself
+        can reach its own value before ``target_gold`` (report its number next to the
+        strategy's), and a strategy can cross early by chance; read it with
+        :meth:`summary`'s paired intervals.
         """
         table = self.summary(reference)
         goal = table[(table.strategy == reference) & (table.n_gold == target_gold)]["auc"]
