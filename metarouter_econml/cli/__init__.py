@@ -402,7 +402,9 @@ _SUGGEST_REFIT = (
     "For the candidate rows that is 1 - (1 - p_before) * (1 - inclusion_probability), with "
     "--probabilities-out giving inclusion_probability for every candidate (--out only for the "
     "chosen ones) and p_before the row's earlier chance (n_gold / n_rows for every row when the "
-    "current gold rows are a uniform random sample), the rule run_active_protocol applies."
+    "current gold rows are a uniform random sample), the rule run_active_protocol applies; "
+    "from Python, metarouter_econml.active.draw_gold_round gives p for every row, the rows "
+    "already gold included."
 )
 
 

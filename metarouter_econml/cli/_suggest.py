@@ -246,7 +246,8 @@ def _summary(
         "row's chance of having been chosen for gold labelling: for the candidates "
         f"1 - (1 - p_before) * (1 - inclusion_probability) (inclusion_probability: {where}), "
         f"p_before = {n_gold}/{n_rows} = {n_gold / n_rows:.3g} for every row if the current "
-        "gold rows are a uniform random sample."
+        "gold rows are a uniform random sample. metarouter_econml.active.draw_gold_round "
+        "gives p for every row, the rows already gold included."
     )
 
 
