@@ -71,6 +71,7 @@ class Replicates:
         """Replicated ``Delta_hat`` on the PB scale, shape ``(B, n)``."""
         if self.shifts is not None:
             return np.repeat(self.shifts[:, None], Z.shape[0], axis=1)
+        assert self.bias_models is not None  # exactly one of the two is set
         return np.stack([np.ravel(model.predict(Z)) for model in self.bias_models])
 
     def psi(self, X: np.ndarray) -> np.ndarray:
