@@ -97,19 +97,7 @@ def run(args: argparse.Namespace) -> int:
     markdown = None if args.markdown is None else check_output_file(args.markdown, "--markdown")
     _distinct_paths(path, out, markdown)
     options = _diagnose_options(args)
-    if args.gold_column == args.label_column:
-        raise ValueError(
-            f"--gold-column and --label-column must be different columns; got "
-            f"{args.gold_column!r} for both."
-        )
-    frame = read_table(path)
-    gold = gold_mask(
-        _require_column(frame, args.gold_column, "--gold-column", path), args.gold_column
-    )
-    y = _labels(
-        _require_column(frame, args.label_column, "--label-column", path), args.label_column
-    )
-    X = _features(frame, args, path)
+    frame, X, y, gold = read_routing_table(args, path)
 
     def say(message: str) -> None:
         if not args.quiet:
@@ -156,6 +144,39 @@ def run(args: argparse.Namespace) -> int:
 
 
 # -- reading the data file ----------------------------------------------------------------------
+def read_routing_table(
+    args: argparse.Namespace, path: Path
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
+    """Read DATA and split it into features, labels and the gold mask, as the options say.
+
+    Shared by ``report`` and ``suggest``, so both read and refuse a file the same way.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        The whole table as read.
+    X : pandas.DataFrame
+        The feature columns (``--feature-columns``, or those starting with ``--feature-prefix``).
+    y : numpy.ndarray
+        The label column as floats.
+    gold : numpy.ndarray of bool
+        The gold column as a mask.
+    """
+    if args.gold_column == args.label_column:
+        raise ValueError(
+            f"--gold-column and --label-column must be different columns; got "
+            f"{args.gold_column!r} for both."
+        )
+    frame = read_table(path)
+    gold = gold_mask(
+        _require_column(frame, args.gold_column, "--gold-column", path), args.gold_column
+    )
+    y = _labels(
+        _require_column(frame, args.label_column, "--label-column", path), args.label_column
+    )
+    return frame, _features(frame, args, path), y, gold
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV (optionally compressed, e.g. ``.csv.gz``) or Parquet file into a DataFrame.
 

@@ -1,7 +1,7 @@
 """``metarouter suggest``: which preference-only rows to send for gold labelling next.
 
-DATA is read and checked exactly as ``report`` reads it (``_report.read_table`` and its column
-checks). The Meta-Router is fitted with bootstrap intervals on every row, and
+DATA is read and checked exactly as ``report`` reads it (``_report.read_routing_table``).
+The Meta-Router is fitted with bootstrap intervals on every row, and
 ``metarouter_econml.active.select_gold_queries`` scores the preference-only rows (the
 candidates) and draws ``--budget`` of them with known inclusion probabilities. Each chosen row
 is written with its gain and bias intervals and a reason computed from the same numbers the
@@ -30,15 +30,7 @@ from metarouter_econml.active import select_gold_queries
 
 from . import COST_WEIGHT_STRATEGIES
 from ._common import check_input_file, check_output_file, list_written, show, unexposed, writing
-from ._report import (
-    _features,
-    _labels,
-    _named,
-    _require_column,
-    _same_file,
-    gold_mask,
-    read_table,
-)
+from ._report import _named, _same_file, read_routing_table
 
 #: One minus the level of the intervals written and explained: those behind the scores of
 #: select_gold_queries (90%).
@@ -119,19 +111,7 @@ def run(args: argparse.Namespace) -> int:
             f"--cost-weight is used only by --strategy {' and '.join(COST_WEIGHT_STRATEGIES)} "
             f"(the routing threshold of their score); got --strategy {args.strategy}."
         )
-    if args.gold_column == args.label_column:
-        raise ValueError(
-            f"--gold-column and --label-column must be different columns; got "
-            f"{args.gold_column!r} for both."
-        )
-    frame = read_table(path)
-    gold = gold_mask(
-        _require_column(frame, args.gold_column, "--gold-column", path), args.gold_column
-    )
-    y = _labels(
-        _require_column(frame, args.label_column, "--label-column", path), args.label_column
-    )
-    X = _features(frame, args, path)
+    frame, X, y, gold = read_routing_table(args, path)
     candidates = np.flatnonzero(~gold)
     _check_budget(args, candidates.size, len(frame), path)
 
