@@ -297,19 +297,44 @@ def _active_router(split, strategy, seed):
     return router
 
 
-def test_draw_gold_round_is_select_gold_queries_on_the_candidates(router, split, pool):
+@pytest.mark.parametrize(
+    "strategy, cost_weight",
+    [("random", None), ("bias", None), ("decision", None), ("auto", None), ("auto", 0.1)],
+)
+def test_draw_gold_round_is_select_gold_queries_on_the_candidates(
+    router, split, pool, strategy, cost_weight
+):
+    # One rule: the same picks in the same order, and this round's chance of every candidate
+    # is its inclusion probability (for "decision" without a cost weight the thresholds come
+    # from the candidates in both, so the gold rows do not move them).
     picks, probability = draw_gold_round(
-        router, split.X_train, split.gold_train, 15, "bias", random_state=4
+        router,
+        split.X_train,
+        split.gold_train,
+        15,
+        strategy,
+        cost_weight=cost_weight,
+        random_state=4,
     )
     chosen, pool_probability = select_gold_queries(
-        router, pool, 15, "bias", random_state=4, return_probability=True
+        router,
+        pool,
+        15,
+        strategy,
+        cost_weight=cost_weight,
+        random_state=4,
+        return_probability=True,
     )
     candidates = np.flatnonzero(~split.gold_train)
-    np.testing.assert_array_equal(np.sort(picks), np.sort(candidates[chosen]))
+    np.testing.assert_array_equal(picks, candidates[chosen])
     previous = split.gold_train.mean()
     q = 1 - (1 - probability) / (1 - previous)  # this round's chance of every row
     np.testing.assert_allclose(q[candidates], pool_probability)
     assert np.all(q[split.gold_train] > 0)  # the gold rows' counterfactual chance
+
+
+def test_draw_gold_round_refuses_more_picks_than_candidates(router, split):
+    candidates = np.flatnonzero(~split.gold_train)
     with pytest.raises(ValueError, match="`n`"):
         draw_gold_round(router, split.X_train, split.gold_train, len(candidates) + 1)
 

@@ -98,19 +98,35 @@ def selection_scores(
     rows too and is scored by :func:`overlap_scores`.
     """
     strategy = Options(STRATEGIES).check(strategy, "strategy")
-    n_rows = _pool_array(router, X_pool).shape[0]
+    return _scores(router, X_pool, strategy, cost_weight, candidates=None)
+
+
+def _scores(
+    router: Any,
+    X: Any,
+    strategy: str,
+    cost_weight: float | None,
+    candidates: np.ndarray | None,
+) -> np.ndarray:
+    """Scores of every row of ``X`` under ``strategy`` (not ``"overlap"``).
+
+    Without a cost weight, the decision score's thresholds are the psi quantiles of the rows
+    ``candidates`` (None: all rows).
+    """
+    n_rows = _pool_array(router, X).shape[0]
     if strategy == "random":
         return np.ones(n_rows)
     z = norm.ppf(1 - _LEVEL / 2)
     if strategy in ("bias", "auto"):
-        lower, upper = router.estimate_bias_interval(X_pool, alpha=_LEVEL)
+        lower, upper = router.estimate_bias_interval(X, alpha=_LEVEL)
         bias_sd = (upper - lower) / (2 * z)
         if strategy == "bias" or cost_weight is None:  # "auto" without a cost weight
             return bias_sd
-    psi = router.predict(X_pool)
-    lower, upper = router.predict_interval(X_pool, alpha=_LEVEL)
+    psi = router.predict(X)
+    lower, upper = router.predict_interval(X, alpha=_LEVEL)
+    reference = psi if candidates is None else psi[candidates]
     relevance = _decision_relevance(
-        psi, (upper - lower) / (2 * z), _thresholds(router, psi, cost_weight)
+        psi, (upper - lower) / (2 * z), _thresholds(router, reference, cost_weight)
     )
     if strategy == "decision":
         return relevance
@@ -244,6 +260,7 @@ def select_gold_queries(
     if cost_weight is not None:
         check_cost_weight(cost_weight)
     rng = check_random_state(random_state)
+    share = 1.0 if strategy == "random" else uniform_share
     if strategy == "overlap":
         if X_gold is None:
             raise ValueError(
@@ -251,52 +268,53 @@ def select_gold_queries(
                 "labels: it compares where they lie with where the candidates lie."
             )
         gold_rows = check_features(router, X_gold, reset=False)
-        pool_rows = _pool_array(router, X_pool)
-        mask = np.r_[np.ones(gold_rows.shape[0], bool), np.zeros(pool_rows.shape[0], bool)]
-        seed = int(rng.randint(0, 2**31 - 1))
-        scores = overlap_scores(router, np.vstack([gold_rows, pool_rows]), mask, seed)[~mask]
+        rows = np.vstack([gold_rows, _pool_array(router, X_pool)])
+        gold = np.r_[np.ones(gold_rows.shape[0], bool), np.zeros(n_candidates, bool)]
     else:
-        scores = selection_scores(router, X_pool, strategy, cost_weight=cost_weight)
-    share = 1.0 if strategy == "random" else uniform_share
-    probability = inclusion_probability(scores, n, share)
-    picked = _systematic_draw(probability, rng)
-    if strategy != "random":
-        picked = picked[np.argsort(-scores[picked], kind="stable")]
+        rows, gold = X_pool, np.zeros(n_candidates, bool)
+    picked, probability = _draw(router, rows, gold, strategy, n, share, cost_weight, rng)
+    offset = gold.size - n_candidates  # the gold rows stacked before the candidates
     if return_probability:
-        return picked, probability
-    return picked
+        return picked - offset, probability[offset:]
+    return picked - offset
 
 
-def _round_probability(
+def _draw(
     router: Any,
-    X: np.ndarray,
+    X: Any,
     gold: np.ndarray,
     strategy: str,
     n: int,
     share: float,
     cost_weight: float | None,
-    seed: int,
-) -> np.ndarray:
-    """The round's chance of selection of every row of ``X`` (gold rows and candidates).
+    rng: np.random.RandomState,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Score the rows of ``X``, draw ``n`` candidates (``~gold``): the one rule of both entries.
 
-    Candidates get their inclusion probability; gold rows, drawn before, the probability the
-    same rule would give them if they were still candidates (the design's counterfactual).
+    Returns the drawn rows, highest score first (for ``"random"``, in the order drawn), and
+    every row's chance of selection this round: candidates their inclusion probability; gold
+    rows, drawn before, the probability the same rule would give them if they were still
+    candidates (the design's counterfactual). The decision score's thresholds come from the
+    candidates' gains, so a row's score does not depend on which other rows are already gold.
     """
-    pool = ~gold
+    pool = np.flatnonzero(~gold)
     if strategy == "overlap":
-        scores = overlap_scores(router, X, gold, seed)
+        scores = overlap_scores(router, X, gold, int(rng.randint(0, 2**31 - 1)))
     else:
-        scores = selection_scores(router, X, strategy, cost_weight=cost_weight)
+        scores = _scores(router, X, strategy, cost_weight, candidates=pool)
     probability = np.zeros(gold.size)
     probability[pool] = inclusion_probability(scores[pool], n, share)
-    total = float(scores[pool].sum())
-    n_pool = int(pool.sum())
-    if total > 0 and np.isfinite(total):
-        share_gold = (1 - share) * scores[gold] / total + share / n_pool
-    else:
-        share_gold = np.full(int(gold.sum()), 1.0 / n_pool)
-    probability[gold] = np.minimum(1.0, n * share_gold)
-    return probability
+    if gold.any():
+        total = float(scores[pool].sum())
+        if total > 0 and np.isfinite(total):
+            share_gold = (1 - share) * scores[gold] / total + share / pool.size
+        else:
+            share_gold = np.full(int(gold.sum()), 1.0 / pool.size)
+        probability[gold] = np.minimum(1.0, n * share_gold)
+    picked = pool[_systematic_draw(probability[pool], rng)]
+    if strategy != "random":
+        picked = picked[np.argsort(-scores[picked], kind="stable")]
+    return picked, probability
 
 
 def draw_gold_round(
@@ -342,7 +360,8 @@ def draw_gold_round(
     Returns
     -------
     positions : ndarray of int, shape (n,)
-        Rows of ``X`` (candidates only) to label next, highest chance first.
+        Rows of ``X`` (candidates only) to label next, highest score first (as
+        :func:`select_gold_queries`; the decision score's thresholds come from the candidates).
     gold_probability : ndarray of shape (n_rows,)
         The probabilities to pass as ``fit(..., gold_probability=...)`` once their gold labels
         are in.
@@ -380,11 +399,6 @@ def draw_gold_round(
         previous = check_gold_probability(gold_probability, gold_arr)
     rng = check_random_state(random_state)
     share = 1.0 if strategy == "random" else uniform_share
-    seed = int(rng.randint(0, 2**31 - 1)) if strategy == "overlap" else 0
     source = X if strategy != "overlap" else X_arr
-    q = _round_probability(router, source, gold_arr, strategy, n, share, cost_weight, seed)
-    pool = np.flatnonzero(~gold_arr)
-    picked = pool[_systematic_draw(q[pool], rng)]
-    if strategy != "random":
-        picked = picked[np.argsort(-q[picked], kind="stable")]
+    picked, q = _draw(router, source, gold_arr, strategy, n, share, cost_weight, rng)
     return picked, 1 - (1 - previous) * (1 - q)
