@@ -19,6 +19,20 @@ What is saved, and what is not
       ``"forest_dr"``, whose Cython trees skops cannot rebuild, are saved as the plain arrays of
       their point estimate and evaluated with numpy (:mod:`._forest`); no EconML type is built
       on load.
+    * For a :class:`~metarouter_econml.MultiMetaRouter` (:mod:`._multi`): its parameters and
+      fitted attributes, ``coverage_`` and ``router_model_scores_`` as exact tables (dtypes
+      and indexes kept), its router model (checked as a router model of ``n_features_in_``
+      plus K features, the pair coding), and of its bias estimators (``bias_estimator_``,
+      ``pair_bias_``) only the intercept vector and coefficient matrix of the final stage of
+      the linear learners ("lasso", "ridge", "linear"); a loaded router holds read-only
+      stand-ins that evaluate them in EconML's floating-point operations, so ``estimate_bias``
+      gives the same bits. The thin pairs' float shifts are kept as they are. ``save`` refuses
+      a bias estimator of ``learner="forest"``. With two models, ``two_model_router_`` is
+      nested: its payload is that of a MetaRouter or PooledRouter file, checked as one on load.
+      The load-time rules (models, reference, kind, structure against the bias attributes
+      present, coefficient shapes, pair keys) are those of :func:`._multi.check_multi`. Such a
+      file is of format version 1 (2 if its two-model router needs it); earlier releases
+      refuse it by its class name.
     * The public fitted attributes, including ``propensity_`` (one float per training row, the
       record of overlap); never the training data.
     * The parameters whose types are all trusted. The others (e.g. a custom nuisance model)

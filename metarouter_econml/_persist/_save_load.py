@@ -16,6 +16,14 @@ from . import _archive
 from ._archive import check_path, read_archive, warn_on_version_change, write_archive
 from ._audit import check_lightgbm_text, check_trees, lightgbm_texts_in_schema
 from ._models import check_models
+from ._multi import (
+    PLAIN_ATTRIBUTES,
+    SAVEABLE,
+    SECTION_ATTRIBUTES,
+    check_multi,
+    decode_section,
+    encode_section,
+)
 from ._payload import check_payload_archive, parse_schema
 from ._standin import SAVEABLE_LEARNERS, cate_format_version, decode_cate, encode_cate
 
@@ -47,6 +55,9 @@ def save_router(router: Any, path: Any) -> None:
     the others are listed in the header by their repr), its public fitted attributes, and for a
     MetaRouter the final stage of its CATE estimator only (:func:`._standin.encode_cate`: the
     final model, its ``StandardScaler`` featurizer if any, an EconML forest as plain arrays).
+    For a MultiMetaRouter it also holds the section of :mod:`._multi`: its tables, the
+    coefficients of its linear bias estimators, and its two-model router's payload, built and
+    checked as that of a top-level router.
     The file is written in the oldest format version that holds it
     (:func:`._standin.cate_format_version`). Everything that :func:`load_router` checks is
     checked here first, so a file that would not load is never written. skops runs under
@@ -65,23 +76,20 @@ def save_router(router: Any, path: Any) -> None:
         If it holds a type that :func:`load_router` would not trust, a CATE estimator whose
         final stage cannot be saved (another estimator or featurizer), a router, CATE or overlap
         model of a type that a router file cannot hold (:mod:`._models`), a malformed tree or
-        forest, or more than the limits of :mod:`._archive`, :mod:`._payload` and
-        :mod:`._forest`.
+        forest, a MultiMetaRouter bias estimator that is not linear (:data:`._multi.SAVEABLE`)
+        or a state that :func:`._multi.check_multi` refuses, or more than the limits of
+        :mod:`._archive`, :mod:`._payload` and :mod:`._forest`.
     """
-    check_is_fitted(router, "router_model_")
+    multi = _is_multi(type(router))
+    check_is_fitted(router, "models_" if multi else "router_model_")
     path = check_path(path, for_writing=True)
     cannot = f"Cannot save this {type(router).__name__}"
     with skops_module_lookup_without_imports():
-        payload, payload_bytes, dropped = _payload(router)
-    check_trees(payload, source="this router")
-    cate = payload["cate"]
-    check_models(
-        router_model=router.router_model_,
-        overlap_models=getattr(router, "overlap_models_", None),
-        cate=None if cate is None else (cate["kind"], cate["models"][0]),
-        n_features=router.n_features_in_,
-        source=cannot,
-    )
+        if multi:
+            payload_bytes, dropped, version = _checked_multi_payload(router, cannot)
+        else:
+            payload, payload_bytes, dropped = _checked_payload(router, cannot)
+            version = cate_format_version(payload["cate"])
     if len(payload_bytes) > _archive.MAX_PAYLOAD_BYTES:
         raise ValueError(
             f"{cannot}: its payload would hold {len(payload_bytes)} bytes, more than the "
@@ -92,13 +100,83 @@ def save_router(router: Any, path: Any) -> None:
         parse_schema(check_payload_archive(payload_bytes, "this router"), "this router")
     except ValueError as exc:
         raise ValueError(f"{cannot}: `load` would refuse its payload ({exc})") from None
-    write_archive(
-        path,
-        type(router).__name__,
-        payload_bytes,
-        dropped,
-        format_version=cate_format_version(cate),
+    write_archive(path, type(router).__name__, payload_bytes, dropped, format_version=version)
+
+
+def _is_multi(cls: type) -> bool:
+    """Whether ``cls`` is the MultiMetaRouter (the router with a ``structure``)."""
+    return "structure" in cls().get_params(deep=False)
+
+
+def _checked_payload(router: Any, cannot: str) -> tuple[dict, bytes, dict]:
+    """:func:`_payload` of a two-model router, its trees and models checked as on load."""
+    payload, payload_bytes, dropped = _payload(router)
+    check_trees(payload, source="this router")
+    cate = payload["cate"]
+    check_models(
+        router_model=router.router_model_,
+        overlap_models=getattr(router, "overlap_models_", None),
+        cate=None if cate is None else (cate["kind"], cate["models"][0]),
+        n_features=router.n_features_in_,
+        source=cannot,
     )
+    return payload, payload_bytes, dropped
+
+
+def _checked_multi_payload(router: Any, cannot: str) -> tuple[bytes, dict, int]:
+    """The payload bytes of a MultiMetaRouter, its dropped parameters and its format version.
+
+    The section of :mod:`._multi` is encoded, then decoded as :func:`load_router` decodes it,
+    and that state passes :func:`._multi.check_multi`; the two-model router's payload passes
+    the checks of a top-level router's.
+    """
+    import skops.io as sio
+
+    params, dropped = _saveable_params(router, sio)
+    attributes, names = {}, {}
+    for name, value in vars(router).items():
+        if not name.endswith("_") or name.startswith("_") or name in SECTION_ATTRIBUTES:
+            continue
+        if name not in PLAIN_ATTRIBUTES:
+            raise ValueError(
+                f"{cannot}: it has the fitted attribute `{name}`, which a router file does not "
+                "hold."
+            )
+        if isinstance(value, np.ndarray) and value.dtype == object:
+            names[name] = [str(v) for v in value]
+        else:
+            attributes[name] = value
+    section = encode_section(router, cannot)
+    version = 1
+    nested = router.two_model_router_
+    if nested is not None:
+        nested_cannot = f"{cannot}: its two_model_router_ cannot be saved ({type(nested).__name__})"
+        nested_payload, _, nested_dropped = _checked_payload(nested, nested_cannot)
+        section["two_model_router"] = {"payload": nested_payload, "dropped_params": nested_dropped}
+        version = cate_format_version(nested_payload["cate"])
+    state = {**vars(router), **decode_section(section, cannot)}
+    check_multi(state, cannot, cannot)
+    payload = {
+        "class": type(router).__name__,
+        "params": params,
+        "attributes": attributes,
+        "frames": {},
+        "string_arrays": names,
+        "cate": None,
+        "multi": section,
+    }
+    check_trees(payload, source="this router")
+    payload_bytes = sio.dumps(payload)
+    untrusted = _untrusted(sio, payload_bytes)
+    if untrusted:
+        parts = {**attributes, **{f"multi[{key!r}]": value for key, value in section.items()}}
+        culprits = [name for name, value in parts.items() if _untrusted(sio, sio.dumps(value))]
+        raise ValueError(
+            f"{cannot}: {culprits} contain types that `load` does not trust, {untrusted}. A "
+            "MultiMetaRouter can be saved when its router_model is made of scikit-learn "
+            f"estimators or LightGBM models; {SAVEABLE}."
+        )
+    return payload_bytes, dropped, version
 
 
 def _payload(router: Any) -> tuple[dict, bytes, dict]:
@@ -177,6 +255,8 @@ def load_router(path: Any, classes: dict[str, type]) -> Any:
         )
     warn_on_version_change(path, header.get("versions"), stacklevel=_LOAD_STACKLEVEL)
     payload = _load_trusted(path, payload_bytes)
+    if _is_multi(cls):
+        return _rebuild_multi(path, cls, header, payload, classes)
     return _rebuild(path, cls, header, payload)
 
 
@@ -271,9 +351,13 @@ def _check_feature_scale(router: Any, n_features: int, bad: str) -> None:
         raise ValueError(f"{bad}: `cate_feature_scale_` must be positive.")
 
 
-def _rebuild(path: Path, cls: type, header: dict, payload: Any) -> Any:
-    """The router of a built payload, after checking its shape, its attributes and its trees."""
-    bad = f"{path} has a malformed payload"
+def _construct(source: str, cls: type, header: dict, payload: Any) -> tuple[Any, dict]:
+    """A router of ``cls`` with the payload's parameters and attributes, and its dropped ones.
+
+    Checks the payload's sections, the names of its attributes and that its parameters are
+    those of ``cls``; ``source`` (the file) starts the messages.
+    """
+    bad = f"{source} has a malformed payload"
     if not isinstance(payload, dict) or payload.get("class") != cls.__name__:
         raise ValueError(f"{bad}: it does not hold a {cls.__name__}.")
     if any(not isinstance(payload.get(key), dict) for key in _SECTIONS):
@@ -281,7 +365,7 @@ def _rebuild(path: Path, cls: type, header: dict, payload: Any) -> Any:
     known = set(cls().get_params(deep=False))
     dropped = header.get("dropped_params")
     if not isinstance(dropped, dict):
-        raise ValueError(f"{path} has a malformed header: `dropped_params` is not a mapping.")
+        raise ValueError(f"{source} has a malformed header: `dropped_params` is not a mapping.")
     attribute_names = [name for key in _SECTIONS[1:] for name in payload[key]]
     if not all(
         isinstance(n, str) and n.isidentifier() and n.endswith("_") and n[0] != "_"
@@ -291,7 +375,7 @@ def _rebuild(path: Path, cls: type, header: dict, payload: Any) -> Any:
     unknown = sorted((set(payload["params"]) | set(dropped)) - known)
     if unknown:
         raise ValueError(
-            f"{path} sets parameters {unknown} that {cls.__name__} does not have in this "
+            f"{source} sets parameters {unknown} that {cls.__name__} does not have in this "
             "version of metarouter_econml; load it with the version that saved it."
         )
     router = cls(**payload["params"], **dict.fromkeys(dropped))
@@ -301,6 +385,29 @@ def _rebuild(path: Path, cls: type, header: dict, payload: Any) -> Any:
         setattr(router, name, np.asarray(value, dtype=object))
     for name, value in payload["frames"].items():
         setattr(router, name, _decode_frame(value))
+    return router, dropped
+
+
+def _warn_dropped(source: str, cls: type, dropped: dict) -> None:
+    if dropped:
+        warnings.warn(
+            f"{source}: parameters {sorted(dropped)} could not be saved and are None on the loaded "
+            f"{cls.__name__} (they were {dropped}). It predicts, routes and estimates the bias "
+            "exactly as the saved router, but refitting it would use the defaults for them.",
+            UserWarning,
+            stacklevel=_LOAD_STACKLEVEL + 1,
+        )
+
+
+def _rebuild(path: Path | str, cls: type, header: dict, payload: Any, *, warn: bool = True) -> Any:
+    """The router of a built payload, after checking its shape, its attributes and its trees.
+
+    ``warn=False`` for the two-model router inside a MultiMetaRouter file, whose dropped
+    parameters are those of the MultiMetaRouter, which warns about them.
+    """
+    bad = f"{path} has a malformed payload"
+    router, dropped = _construct(str(path), cls, header, payload)
+    known = set(router.get_params(deep=False))
     n_features = getattr(router, "n_features_in_", None)
     if not (isinstance(n_features, Integral) and int(n_features) > 0) or not hasattr(
         router, "router_model_"
@@ -341,12 +448,57 @@ def _rebuild(path: Path, cls: type, header: dict, payload: Any) -> Any:
         n_features=int(n_features),
         source=str(path),
     )
-    if dropped:
-        warnings.warn(
-            f"{path}: parameters {sorted(dropped)} could not be saved and are None on the loaded "
-            f"{cls.__name__} (they were {dropped}). It predicts, routes and estimates the bias "
-            "exactly as the saved router, but refitting it would use the defaults for them.",
-            UserWarning,
-            stacklevel=_LOAD_STACKLEVEL,
+    if warn:
+        _warn_dropped(str(path), cls, dropped)
+    return router
+
+
+# The two-model routers that a MultiMetaRouter of two models holds.
+_NESTED_CLASSES = ("MetaRouter", "PooledRouter")
+
+
+def _rebuild_multi(
+    path: Path, cls: type, header: dict, payload: Any, classes: dict[str, type]
+) -> Any:
+    """The MultiMetaRouter of a built payload, after the checks of :func:`._multi.check_multi`.
+
+    Its two-model router, if any, is rebuilt by :func:`_rebuild`, checked as a top-level one.
+    """
+    bad = f"{path} has a malformed payload"
+    router, dropped = _construct(str(path), cls, header, payload)
+    if payload["frames"] or payload.get("cate") is not None:
+        raise ValueError(f"{bad}: a MultiMetaRouter keeps its tables and bias in `multi`.")
+    unknown = sorted(set(payload["attributes"]) | set(payload["string_arrays"]))
+    unknown = [name for name in unknown if name not in PLAIN_ATTRIBUTES]
+    if unknown:
+        raise ValueError(
+            f"{bad}: a MultiMetaRouter has no fitted attributes {unknown} (it has "
+            f"{list(PLAIN_ATTRIBUTES + SECTION_ATTRIBUTES)})."
         )
+    section = payload.get("multi")
+    for name, value in decode_section(section, bad).items():
+        setattr(router, name, value)
+    entry = section["two_model_router"]
+    router.two_model_router_ = None
+    if entry is not None:
+        if not (isinstance(entry, dict) and set(entry) == {"payload", "dropped_params"}):
+            raise ValueError(f"{bad}: its two-model router is not a payload and its parameters.")
+        nested_payload = entry["payload"]
+        nested_name = nested_payload.get("class") if isinstance(nested_payload, dict) else None
+        nested_cls = classes.get(nested_name) if nested_name in _NESTED_CLASSES else None
+        if nested_cls is None:
+            raise ValueError(
+                f"{bad}: its two-model router must be one of {list(_NESTED_CLASSES)}; got "
+                f"{nested_name!r:.60}."
+            )
+        nested_header = {
+            "dropped_params": entry["dropped_params"],
+            "format_version": header["format_version"],
+        }
+        router.two_model_router_ = _rebuild(
+            f"{path} (its two_model_router_)", nested_cls, nested_header, nested_payload, warn=False
+        )
+    check_trees(payload, source=str(path))
+    check_multi(vars(router), bad, str(path))
+    _warn_dropped(str(path), cls, dropped)
     return router

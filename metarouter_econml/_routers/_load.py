@@ -8,16 +8,24 @@ from .._persist import load_router
 from ._base import BaseRouter
 from ._baselines import GoldOnlyRouter, MeanShiftRouter, PooledRouter, PreferenceOnlyRouter
 from ._meta import MetaRouter
+from ._multi import MultiMetaRouter
 
 __all__ = ["ROUTER_CLASSES", "load"]
 
-ROUTER_CLASSES: dict[str, type[BaseRouter]] = {
+ROUTER_CLASSES: dict[str, type[BaseRouter] | type[MultiMetaRouter]] = {
     cls.__name__: cls
-    for cls in (GoldOnlyRouter, MeanShiftRouter, MetaRouter, PooledRouter, PreferenceOnlyRouter)
+    for cls in (
+        GoldOnlyRouter,
+        MeanShiftRouter,
+        MetaRouter,
+        MultiMetaRouter,
+        PooledRouter,
+        PreferenceOnlyRouter,
+    )
 }
 
 
-def load(path: str | os.PathLike[str]) -> BaseRouter:
+def load(path: str | os.PathLike[str]) -> BaseRouter | MultiMetaRouter:
     """Load a router saved with ``router.save(path)``, without running code from the file.
 
     The file is refused unless it is an intact router file: a zip archive holding a header
@@ -27,16 +35,24 @@ def load(path: str | os.PathLike[str]) -> BaseRouter:
     Parameters
     ----------
     path : str or path-like
-        File written by :meth:`MetaRouter.save` (or the ``save`` of a baseline router).
+        File written by :meth:`MetaRouter.save` (or the ``save`` of a baseline router, or
+        :meth:`MultiMetaRouter.save`).
 
     Returns
     -------
-    router : MetaRouter, GoldOnlyRouter, PreferenceOnlyRouter, PooledRouter or MeanShiftRouter
-        The router as saved: ``predict``, ``route``, ``threshold_for_ratio`` and
-        ``estimate_bias`` give bit-identical results under the same library versions. On a
-        loaded :class:`MetaRouter`, ``cate_estimator_`` is a read-only stand-in with
-        ``effect(X)`` and ``const_marginal_effect(X)`` (the final CATE model only: no nuisance
-        models, no inference). A loaded router is for prediction, routing and bias estimation;
+    router : BaseRouter or MultiMetaRouter
+        A MetaRouter, GoldOnlyRouter, PreferenceOnlyRouter, PooledRouter, MeanShiftRouter or
+        MultiMetaRouter.
+        It is the router as saved: ``predict``, ``route``, ``threshold_for_ratio`` (for a
+        MultiMetaRouter, ``cost_weight_for_budget``) and ``estimate_bias`` give bit-identical
+        results under the same library versions. On a loaded :class:`MetaRouter`,
+        ``cate_estimator_`` is a read-only stand-in with ``effect(X)`` and
+        ``const_marginal_effect(X)`` (the final CATE model only: no nuisance models, no
+        inference); on a loaded :class:`MultiMetaRouter`, ``bias_estimator_`` and the
+        estimators in ``pair_bias_`` are read-only stand-ins with ``const_marginal_effect(Z)``
+        (the intercept and coefficients of the final stage), and ``two_model_router_`` is
+        loaded as a MetaRouter or PooledRouter file. A loaded router is for prediction, routing
+        and bias estimation;
         refitting it works but parameters that could not be saved (reported by a warning) are
         then None.
 

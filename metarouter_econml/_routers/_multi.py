@@ -23,6 +23,7 @@ from .._estimation import (
     select_router_model,
 )
 from .._estimation._multi import MULTI_LEARNERS, build_multi_bias_estimator, group_folds
+from .._persist import save_router
 from .._validation import (
     AnyOf,
     Estimator,
@@ -136,10 +137,12 @@ class MultiMetaRouter(BaseEstimator):
         Gold and preference comparisons per model (``coverage_.per_model``) and per pair
         (``coverage_.per_pair``), after pointwise grades were paired.
     bias_estimator_ : EconML estimator or None
-        The shared structure's fitted multi-treatment DML.
+        The shared structure's fitted multi-treatment DML (on a loaded router, a read-only
+        stand-in with its ``const_marginal_effect`` only; see :meth:`save`).
     pair_bias_ : dict or None
-        Independent structure: per pair ``(model, opponent)`` its fitted EconML estimator, or
-        a float (the mean shift of a pair with too few gold queries).
+        Independent structure: per pair ``(model, opponent)`` its fitted EconML estimator (on
+        a loaded router, such a stand-in), or a float (the mean shift of a pair with too few
+        gold queries).
     two_model_router_ : MetaRouter, PooledRouter or None
         The two-model router that does the work when there are two models.
     router_model_ : regressor or None
@@ -491,6 +494,63 @@ class MultiMetaRouter(BaseEstimator):
                     delta = self._pair_correction(Z, np.full(n, first), np.full(n, second))
                     bias[:, k] = -sign * delta
         return pd.DataFrame(bias, columns=self.models_, index=_index_of(X, n))
+
+    # -- persistence -------------------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Save the fitted router to ``path``; read it back with :func:`metarouter_econml.load`.
+
+        The file is a router file as the two-model routers' (a zip archive of a JSON header
+        with a SHA-256 digest and a payload in skops' safe format, which loads without running
+        code from the file). It holds the parameters, the fitted attributes (``coverage_`` and
+        ``router_model_scores_`` as exact tables), the router model, and of the bias estimators
+        only what ``estimate_bias`` uses: for the linear learners ("lasso", "ridge",
+        "linear") the intercept and coefficients of EconML's final stage, which a loaded router
+        evaluates as EconML does (a read-only stand-in in ``bias_estimator_`` and
+        ``pair_bias_``). With two models, ``two_model_router_`` is saved as a
+        :class:`MetaRouter` or :class:`PooledRouter` file would be, and checked in the same way
+        on load. A loaded router's ``predict``, ``route``, ``cost_weight_for_budget`` and
+        ``estimate_bias`` give bit-identical results under the same library versions. See the
+        ``metarouter_econml._persist`` package docstring.
+
+        Parameters
+        ----------
+        path : str or path-like
+            File to write; its directory must exist. An existing file is replaced.
+
+        Raises
+        ------
+        NotFittedError
+            If the router is not fitted.
+        ValueError
+            If its bias estimator cannot be saved (``learner="forest"`` with a bias estimator;
+            routers with ``structure="none"`` or two models save with any learner), or it holds
+            a type that :func:`metarouter_econml.load` would not trust (e.g. a custom
+            ``router_model``) or a router model of a type that a router file cannot hold.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from metarouter_econml import MultiMetaRouter, load
+        >>> from metarouter_econml.datasets import make_multi_routing_data
+        >>> data = make_multi_routing_data(n_queries=400, n_models=3, random_state=0)
+        >>> split = data.split(n_test=100, n_gold=60, random_state=0)
+        >>> router = MultiMetaRouter(random_state=0).fit(split.X_train, split.comparisons_train)
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "router.mr"
+        >>> router.save(path)
+        >>> twin = load(path)
+        >>> twin.models_
+        ['m0', 'm1', 'm2']
+        >>> twin.bias_estimator_
+        SavedLinearBias(n_treatments=2, n_features=10)
+        >>> X = split.X_test
+        >>> bool(twin.predict(X).equals(router.predict(X)))
+        True
+        >>> bool(twin.estimate_bias(X).equals(router.estimate_bias(X)))
+        True
+        """
+        self._check_fitted()
+        check_params(self, _RULES)  # never write a router that could not route
+        save_router(self, path)
 
     # -- routing ----------------------------------------------------------------------------------
     def _cost_vector(self, costs) -> np.ndarray:
