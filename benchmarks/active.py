@@ -27,7 +27,7 @@ from metarouter_econml.datasets import load_gsm8k_routing, make_routing_data
 
 def _scenario(name: str):
     if name == "gsm8k":
-        return load_gsm8k_routing()
+        return load_gsm8k_routing(n_components=50)  # as in §3: 50 principal components
     bias = {"heterogeneous": "heterogeneous", "nonlinear": "nonlinear", "no_bias": "none"}[name]
     return make_routing_data(n_samples=2000, n_features=10, bias=bias, random_state=11)
 
