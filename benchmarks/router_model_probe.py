@@ -1,0 +1,94 @@
+"""Does a deep random-forest router model route better than the validated default? (issue 11)
+
+Runs the battery's scenarios (``benchmarks/battery.py``) with the default ``MetaRouter`` and
+``PooledRouter`` (router model chosen by held-out squared error between 300 boosted trees and a
+shallow LightGBM forest) against the same routers with a deep LightGBM forest forced as the
+router model (200 trees, up to 1,023 leaves of at least 5 rows, 63% row subsamples, a third of
+the features per split), a scikit-learn random-forest pooled router and the all-gold oracle.
+Same splits for every method (``run_protocol``'s seeds), so differences are paired.
+
+    python benchmarks/router_model_probe.py --scenarios all --splits 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import battery
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from metarouter_econml import MetaRouter, PooledRouter
+from metarouter_econml._estimation import lightgbm_regressor
+
+
+def deep_forest():
+    """A deep LightGBM random forest (the candidate measured here)."""
+    return lightgbm_regressor(
+        0,
+        n_estimators=200,
+        learning_rate=1.0,
+        n_jobs=1,
+        boosting_type="rf",
+        num_leaves=1023,
+        min_child_samples=5,
+        subsample=0.632,
+        colsample_bytree=1.0,
+        colsample_bynode=0.33,
+    )
+
+
+METHODS = {
+    "default": lambda: MetaRouter(),
+    "meta_deep": lambda: MetaRouter(router_model=deep_forest()),
+    "pooled": lambda: PooledRouter(),
+    "pooled_deep": lambda: PooledRouter(router_model=deep_forest()),
+    "pooled_rf": battery.METHODS["pooled_rf"],
+    "gold_only": battery.METHODS["gold_only"],
+    "all_gold": battery.METHODS["all_gold"],
+}
+
+
+def _paired(auc: pd.DataFrame, a: str, b: str) -> str:
+    diff = auc[a] - auc[b]
+    half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
+    return f"{diff.mean():+.3f} [{diff.mean() - half:+.3f}, {diff.mean() + half:+.3f}]"
+
+
+def table(metrics: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for name, group in metrics.groupby("scenario", sort=False):
+        auc = group.pivot(index="split", columns="method", values="auc")
+        row = {"scenario": name, **{m: round(auc[m].mean(), 3) for m in METHODS if m in auc}}
+        row["meta_deep − default"] = _paired(auc, "meta_deep", "default")
+        row["pooled_deep − pooled"] = _paired(auc, "pooled_deep", "pooled")
+        row["meta_deep − pooled_deep"] = _paired(auc, "meta_deep", "pooled_deep")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", nargs="+", default=["all"])
+    parser.add_argument("--splits", type=int, default=4)
+    parser.add_argument(
+        "--out", type=Path, default=Path("benchmarks/results/router_model_probe.csv")
+    )
+    args = parser.parse_args()
+    frames = []
+    for scenario in battery._select_scenarios(args.scenarios):
+        start = time.perf_counter()
+        result = battery.run_scenario(
+            scenario, METHODS, n_splits=args.splits, n_jobs=1, seed=0, data_seed=0
+        )
+        frames.append(result.metrics.assign(scenario=scenario.name))
+        print(scenario.name, f"{time.perf_counter() - start:.0f} s", flush=True)
+        pd.concat(frames).to_csv(args.out, index=False)
+    print(table(pd.concat(frames)).to_markdown(index=False))
+
+
+if __name__ == "__main__":
+    main()
