@@ -59,7 +59,7 @@ import numpy as np
 from ._forest import check_forest
 from ._standin import FOREST_KINDS, final_stage_effect
 
-__all__ = ["MAX_THREADS", "check_models", "model_types"]
+__all__ = ["MAX_THREADS", "check_feature_scale", "check_models", "model_types"]
 
 MAX_THREADS = 1024
 _THREAD_PARAMS = ("n_jobs", "num_threads", "num_thread", "nthread", "nthreads")
@@ -132,6 +132,36 @@ def check_models(
                 f"{bad} predicts {out.ravel()[:4]} for a row of zeros; it must predict one "
                 "finite value."
             )
+
+
+def check_feature_scale(mean: Any, scale: Any, n_features: int, bad: str) -> bool:
+    """Check the standardisation of a router's CATE features; whether it is present.
+
+    ``cate_feature_mean_``/``cate_feature_scale_`` (``mean``, ``scale``) are both absent (None),
+    or finite float64 vectors of one entry per feature, the scales positive (they divide the
+    features of every query). ``bad`` starts the messages.
+
+    Raises
+    ------
+    ValueError
+        If a rule is broken.
+    """
+    if mean is None and scale is None:
+        return False
+    for name, value in (("cate_feature_mean_", mean), ("cate_feature_scale_", scale)):
+        if not (
+            isinstance(value, np.ndarray)
+            and value.dtype == np.float64
+            and value.shape == (n_features,)
+            and np.all(np.isfinite(value))
+        ):
+            raise ValueError(
+                f"{bad}: `{name}` must be a finite float64 array of shape ({n_features},); got "
+                f"{type(value).__name__} {getattr(value, 'shape', '')}."
+            )
+    if np.any(np.asarray(scale) <= 0):
+        raise ValueError(f"{bad}: `cate_feature_scale_` must be positive.")
+    return True
 
 
 def _name(model: Any) -> str:

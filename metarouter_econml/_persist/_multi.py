@@ -40,7 +40,7 @@ import pandas as pd
 
 from .._comparisons import GoldCoverage
 from .._compat import import_dowhy_quietly
-from ._models import check_models
+from ._models import check_feature_scale, check_models
 
 __all__ = [
     "KINDS",
@@ -574,7 +574,9 @@ def check_multi(state: Mapping[str, Any], bad: str, source: str) -> None:
         raise ValueError(f"{bad}: `router_model_scores_` must be a table or None.")
     estimator, pair_bias = state["bias_estimator_"], state["pair_bias_"]
     nested = state["two_model_router_"]
-    scaled = _feature_scale(state, n_features, bad)
+    scaled = check_feature_scale(
+        state["cate_feature_mean_"], state["cate_feature_scale_"], n_features, bad
+    )
     if nested is not None:
         expected = "PooledRouter" if structure == "none" else "MetaRouter"
         own = {
@@ -652,27 +654,6 @@ def _check_coverage(coverage: object, models: list, bad: str) -> None:
                 f"{bad}: `coverage_.{what}` must be indexed by {names} {rows} (the models in "
                 f"name order) with int64 counts {list(columns)}, none negative."
             )
-
-
-def _feature_scale(state: Mapping[str, Any], n_features: int, bad: str) -> bool:
-    """Whether the standardisation of the features is present (checked), or absent (False)."""
-    mean, scale = state["cate_feature_mean_"], state["cate_feature_scale_"]
-    if mean is None and scale is None:
-        return False
-    for name, value in (("cate_feature_mean_", mean), ("cate_feature_scale_", scale)):
-        if not (
-            isinstance(value, np.ndarray)
-            and value.dtype == np.float64
-            and value.shape == (n_features,)
-            and np.all(np.isfinite(value))
-        ):
-            raise ValueError(
-                f"{bad}: `{name}` must be a finite float64 array of shape ({n_features},); got "
-                f"{type(value).__name__} {getattr(value, 'shape', '')}."
-            )
-    if np.any(scale <= 0):
-        raise ValueError(f"{bad}: `cate_feature_scale_` must be positive.")
-    return True
 
 
 def _check_pair_keys(

@@ -15,7 +15,7 @@ from .._compat import skops_module_lookup_without_imports
 from . import _archive
 from ._archive import check_path, read_archive, warn_on_version_change, write_archive
 from ._audit import check_lightgbm_text, check_trees, lightgbm_texts_in_schema
-from ._models import check_models
+from ._models import check_feature_scale, check_models
 from ._multi import (
     PLAIN_ATTRIBUTES,
     SAVEABLE,
@@ -326,31 +326,6 @@ def _decode_frame(encoded: dict) -> pd.DataFrame:
     )
 
 
-def _check_feature_scale(router: Any, n_features: int, bad: str) -> None:
-    """Check the standardisation of the CATE features of a loaded MetaRouter.
-
-    ``cate_feature_mean_``/``cate_feature_scale_`` are both absent (None), or finite vectors of
-    one entry per feature, the scales positive (they divide the features of every query).
-    """
-    mean = getattr(router, "cate_feature_mean_", None)
-    scale = getattr(router, "cate_feature_scale_", None)
-    if mean is None and scale is None:
-        return
-    for name, value in (("cate_feature_mean_", mean), ("cate_feature_scale_", scale)):
-        if not (
-            isinstance(value, np.ndarray)
-            and value.dtype == np.float64
-            and value.shape == (n_features,)
-            and np.all(np.isfinite(value))
-        ):
-            raise ValueError(
-                f"{bad}: `{name}` must be a finite float64 array of shape ({n_features},); got "
-                f"{type(value).__name__} {getattr(value, 'shape', '')}."
-            )
-    if np.any(np.asarray(scale) <= 0):
-        raise ValueError(f"{bad}: `cate_feature_scale_` must be positive.")
-
-
 def _construct(source: str, cls: type, header: dict, payload: Any) -> tuple[Any, dict]:
     """A router of ``cls`` with the payload's parameters and attributes, and its dropped ones.
 
@@ -432,7 +407,12 @@ def _rebuild(path: Path | str, cls: type, header: dict, payload: Any, *, warn: b
             raise ValueError(
                 f"{bad}: it has neither a CATE model nor a finite constant shift `shift_`."
             )
-        _check_feature_scale(router, int(n_features), bad)
+        check_feature_scale(
+            getattr(router, "cate_feature_mean_", None),
+            getattr(router, "cate_feature_scale_", None),
+            int(n_features),
+            bad,
+        )
     elif payload.get("cate") is not None:
         raise ValueError(f"{bad}: a {cls.__name__} has no CATE model.")
     overlap_models = getattr(router, "overlap_models_", None)
