@@ -13,14 +13,9 @@ higher by one bootstrap standard error (200 resamples of the held-out rows). Sam
 
 from __future__ import annotations
 
-import argparse
-import time
-from pathlib import Path
-
-import battery
 import numpy as np
 import pandas as pd
-from router_model_probe import deep_forest
+import router_model_probe
 from scipy.stats import rankdata
 from sklearn.base import clone
 from sklearn.model_selection import KFold, ShuffleSplit, cross_val_predict
@@ -36,7 +31,10 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 def rank_select(X, y, seed: int, margin: float):
     """Fit the candidate with the higher held-out rank correlation (by ``margin`` SEs)."""
-    candidates = {"boosted": default_router_model(seed, 1), "forest": deep_forest()}
+    candidates = {
+        "boosted": default_router_model(seed, 1),
+        "forest": router_model_probe.deep_forest(),
+    }
     n = X.shape[0]
     if n <= 2000:
         held = np.arange(n)
@@ -91,22 +89,10 @@ METHODS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenarios", nargs="+", default=["all"])
-    parser.add_argument("--splits", type=int, default=4)
-    parser.add_argument(
-        "--out", type=Path, default=Path("benchmarks/results/router_model_rank_probe.csv")
+    args = router_model_probe.parse_args(
+        __doc__.splitlines()[0], "benchmarks/results/router_model_rank_probe.csv"
     )
-    args = parser.parse_args()
-    frames = []
-    for scenario in battery._select_scenarios(args.scenarios):
-        start = time.perf_counter()
-        result = battery.run_scenario(
-            scenario, METHODS, n_splits=args.splits, n_jobs=1, seed=0, data_seed=0
-        )
-        frames.append(result.metrics.assign(scenario=scenario.name))
-        print(scenario.name, f"{time.perf_counter() - start:.0f} s", flush=True)
-        pd.concat(frames).to_csv(args.out, index=False)
+    router_model_probe.run(METHODS, args.scenarios, args.splits, args.out)
 
 
 if __name__ == "__main__":
