@@ -252,7 +252,8 @@ def select_gold_queries(
     """
     strategy = Options(STRATEGIES).check(strategy, "strategy")
     check_is_fitted(router, "router_model_")
-    n_candidates = _pool_array(router, X_pool).shape[0]
+    pool_rows = _pool_array(router, X_pool)
+    n_candidates = pool_rows.shape[0]
     n = Int(low=1, high=max(1, n_candidates), what="number of queries to choose").check(n, "n")
     if n_candidates == 0:
         raise ValueError("`X_pool` must hold at least 1 candidate query; got 0 rows.")
@@ -268,7 +269,7 @@ def select_gold_queries(
                 "labels: it compares where they lie with where the candidates lie."
             )
         gold_rows = check_features(router, X_gold, reset=False)
-        rows = np.vstack([gold_rows, _pool_array(router, X_pool)])
+        rows = np.vstack([gold_rows, pool_rows])
         gold = np.r_[np.ones(gold_rows.shape[0], bool), np.zeros(n_candidates, bool)]
     else:
         rows, gold = X_pool, np.zeros(n_candidates, bool)
