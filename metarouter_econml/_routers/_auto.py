@@ -13,7 +13,13 @@ from sklearn.model_selection import KFold
 from .._estimation import paired_losses
 from ._baselines import GoldOnlyRouter, MeanShiftRouter, PooledRouter
 
-__all__ = ["AUTO_BASELINES", "AUTO_LEARNERS", "AUTO_REFERENCE", "choose_learner"]
+__all__ = [
+    "AUTO_BASELINES",
+    "AUTO_LEARNERS",
+    "AUTO_REFERENCE",
+    "choose_learner",
+    "held_out_predictions",
+]
 
 AUTO_REFERENCE = "r"  # the default learner: kept unless a candidate beats it clearly
 AUTO_LEARNERS = ("r", "dr")  # the CATE learners "auto" validates
@@ -44,6 +50,50 @@ def _candidate(router, name: str, seed: int):
     return candidate
 
 
+def held_out_predictions(router, X, y_pb, gold, seed) -> tuple[np.ndarray, dict, np.ndarray]:
+    """Every candidate's psi prediction on each GS row, from a fit without that row's fold.
+
+    The GS rows are split into K folds (``router.cv`` when it is an int, else 3; at most
+    half the GS rows); for each fold every candidate of :data:`AUTO_LEARNERS` and
+    :data:`AUTO_BASELINES` is refitted on all other rows (PB rows always train) and predicts
+    the held-out GS rows, on the PB scale of ``y_pb``.
+
+    Returns
+    -------
+    gold_idx : ndarray of int
+        Positions of the GS rows in ``X``.
+    predictions : dict
+        Candidate name -> held-out predictions, aligned with ``gold_idx``.
+    fold : ndarray of int
+        The fold of each GS row (0 to K - 1), aligned with ``gold_idx``.
+    """
+    gold_idx = np.flatnonzero(gold)
+    if gold_idx.size < 4:  # each candidate is refitted without a fold and needs 2 GS rows
+        raise ValueError(
+            "`learner='auto'` cross-validates its candidates on the gold-standard rows and "
+            f"needs at least 4 of them in `gold`; got {gold_idx.size}. Pass a learner (e.g. "
+            "learner='r') or use MeanShiftRouter."
+        )
+    cv = router.cv if isinstance(router.cv, Integral) else 3
+    n_splits = max(2, min(int(cv), gold_idx.size // 2))
+    splitter = KFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    names = AUTO_LEARNERS + AUTO_BASELINES
+    predictions = {name: np.empty(gold_idx.size) for name in names}
+    fold = np.empty(gold_idx.size, dtype=np.int64)
+    for k, (_, held) in enumerate(splitter.split(gold_idx)):
+        fold[held] = k
+        held_rows = gold_idx[held]
+        keep = np.ones(X.shape[0], dtype=bool)
+        keep[held_rows] = False
+        for name in names:
+            candidate = _candidate(router, name, seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                candidate.fit(X[keep], y_pb[keep], gold=gold[keep])
+            predictions[name][held] = candidate.predict(X[held_rows])
+    return gold_idx, predictions, fold
+
+
 def choose_learner(router, X, y_pb, gold, seed) -> tuple[str, pd.DataFrame, str]:
     """Pick a learner by K-fold cross-validation over the GS rows; PB rows always train.
 
@@ -69,28 +119,9 @@ def choose_learner(router, X, y_pb, gold, seed) -> tuple[str, pd.DataFrame, str]
     reason : str
         What was chosen and why, in words.
     """
-    gold_idx = np.flatnonzero(gold)
-    if gold_idx.size < 4:  # each candidate is refitted without a fold and needs 2 GS rows
-        raise ValueError(
-            "`learner='auto'` cross-validates its candidates on the gold-standard rows and "
-            f"needs at least 4 of them in `gold`; got {gold_idx.size}. Pass a learner (e.g. "
-            "learner='r') or use MeanShiftRouter."
-        )
-    cv = router.cv if isinstance(router.cv, Integral) else 3
-    n_splits = max(2, min(int(cv), gold_idx.size // 2))
-    splitter = KFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    names = AUTO_LEARNERS + AUTO_BASELINES
-    errors = {name: np.empty(gold_idx.size) for name in names}
-    for _, held in splitter.split(gold_idx):
-        held_rows = gold_idx[held]
-        keep = np.ones(X.shape[0], dtype=bool)
-        keep[held_rows] = False
-        for name in names:
-            candidate = _candidate(router, name, seed)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                candidate.fit(X[keep], y_pb[keep], gold=gold[keep])
-            errors[name][held] = (candidate.predict(X[held_rows]) - y_pb[held_rows]) ** 2
+    gold_idx, predictions, fold = held_out_predictions(router, X, y_pb, gold, seed)
+    n_splits = int(fold.max()) + 1
+    errors = {name: (pred - y_pb[gold_idx]) ** 2 for name, pred in predictions.items()}
     scores = paired_losses(errors, AUTO_REFERENCE).rename(
         columns={"loss": "mse", "diff": "diff_vs_default"}
     )
