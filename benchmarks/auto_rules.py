@@ -8,7 +8,7 @@ scenario (``benchmarks/battery.py``) and split (``run_protocol``'s seeds):
 * every candidate's held-out prediction on every GS row, with its rescaled label and fold
   (``<out>_gold.csv``), and
 * every candidate's efficiency-gain AUC on the test rows when fitted on all training rows, as
-  ``auto`` would refit it (``<out>_test.csv``),
+  ``auto`` would refit it, normalised as ``run_protocol`` does (``<out>_test.csv``),
 
 and then scores choice rules offline, on the same splits: each rule picks a candidate per split
 from the held-out GS rows only, and is credited with that candidate's test AUC. Rules:
@@ -17,10 +17,10 @@ from the held-out GS rows only, and is credited with that candidate's test AUC. 
   the default only when the paired difference is below minus one standard error);
 * ``mse_bonf``: the same with a one-sided 5% margin shared by the 4 challengers (z = 2.24);
 * ``gain_1se`` / ``gain_bonf``: the held-out efficiency gain on the GS rows instead of the
-  squared error (within each fold, the GS rows ranked by the candidate's prediction; the mean
-  over budgets of the labels' sum over the top share, minus the share times their mean), a
-  ranking criterion, linear in the labels and so unbiased for the true-gain version on those
-  rows; paired per-row contributions give its standard error.
+  squared error (``held_out_gain_terms``: within each fold, the GS rows ranked by the
+  candidate's prediction), a ranking criterion, linear in the labels and so unbiased for the
+  true-gain version on those rows; paired per-row terms give its standard error. ``gain_bonf``
+  is the rule ``auto`` adopted from this comparison.
 
     python benchmarks/auto_rules.py --scenarios all --splits 6 --n-jobs 2
     python benchmarks/auto_rules.py --analyse-only          # re-score the saved predictions
@@ -44,16 +44,17 @@ from metarouter_econml._estimation._scaling import gold_scale_factor
 from metarouter_econml._routers._auto import (
     AUTO_BASELINES,
     AUTO_LEARNERS,
+    AUTO_MARGIN,
     AUTO_REFERENCE,
     _candidate,
+    held_out_gain_terms,
     held_out_predictions,
 )
 from metarouter_econml._validation import random_seed
 from metarouter_econml.evaluation import efficiency_gain_curve
 
 CANDIDATES = AUTO_LEARNERS + AUTO_BASELINES
-RATIOS = np.linspace(0.05, 1.0, 20)  # budgets of the held-out gain criterion
-BONFERRONI_Z = float(stats.norm.ppf(1 - 0.05 / (len(CANDIDATES) - 1)))
+BONFERRONI_Z = AUTO_MARGIN  # a one-sided 5% margin shared by the 4 challengers (2.24)
 
 
 def _one_split(scenario, data, split_id: int, split_seed: int):
@@ -66,6 +67,7 @@ def _one_split(scenario, data, split_id: int, split_seed: int):
     scale = gold_scale_factor(y[gold], y[~gold], router.gold_scale)
     y_pb = np.where(gold, y * scale, y)
     gold_idx, predictions, fold = held_out_predictions(router, X, y_pb, gold, seed)
+    normalizer = float(np.mean(data.gold_gain)) * scenario.n_test  # run_protocol's default
     gold_rows = pd.DataFrame(
         {"split": split_id, "row": gold_idx, "fold": fold, "label": y_pb[gold_idx]}
         | {f"pred_{name}": pred for name, pred in predictions.items()}
@@ -74,9 +76,8 @@ def _one_split(scenario, data, split_id: int, split_seed: int):
     for name in CANDIDATES:
         start = time.perf_counter()
         model = _candidate(router, name, seed).fit(X, y_pb, gold=gold)
-        auc = efficiency_gain_curve(
-            split.gain_test, model.predict(np.asarray(split.X_test, dtype=np.float64))
-        ).auc
+        predicted = model.predict(np.asarray(split.X_test, dtype=np.float64))
+        auc = efficiency_gain_curve(split.gain_test, predicted, normalizer=normalizer).auc
         test_rows.append(
             {
                 "split": split_id,
@@ -108,23 +109,6 @@ def collect(scenarios, n_splits: int, n_jobs: int, out: Path) -> None:
 
 
 # -- rules --------------------------------------------------------------------------------------
-def _gain_contributions(label: np.ndarray, pred: np.ndarray, fold: np.ndarray) -> np.ndarray:
-    """Per-row terms whose mean is the held-out efficiency-gain AUC on the GS rows.
-
-    Within each fold the rows are ranked by ``pred``; a row in the top ``floor(r * n_fold)`` at
-    budget ``r`` adds its label, and every row pays ``r`` times its label (random routing).
-    """
-    out = np.empty(label.size)
-    for k in np.unique(fold):
-        rows = np.flatnonzero(fold == k)
-        order = np.argsort(-pred[rows], kind="stable")
-        rank = np.empty(rows.size)
-        rank[order] = np.arange(rows.size)
-        top = np.floor(RATIOS[:, None] * rows.size) > rank[None, :]  # budgets x rows
-        out[rows] = label[rows] * (top.mean(axis=0) - RATIOS.mean())
-    return out
-
-
 def _choose(scores: dict, reference: str, z: float, higher_is_better: bool) -> str:
     """Leave ``reference`` for the best candidate only if it beats it by z paired SEs."""
     sign = 1.0 if higher_is_better else -1.0
@@ -156,7 +140,7 @@ def choices(gold_rows: pd.DataFrame) -> pd.DataFrame:
         criteria = {
             "mse": {c: (group[f"pred_{c}"].to_numpy() - label) ** 2 for c in CANDIDATES},
             "gain": {
-                c: _gain_contributions(label, group[f"pred_{c}"].to_numpy(), fold)
+                c: held_out_gain_terms(label, group[f"pred_{c}"].to_numpy(), fold)
                 for c in CANDIDATES
             },
         }

@@ -58,6 +58,21 @@ def make_split(
     return data.split(n_test=n_test, n_gold=n_gold, random_state=split_seed)
 
 
+def make_noise_judge(n_samples: int = 1500, n_gold: int = 300, *, seed: int = 0):
+    """``(X, y, gold)`` where the PB labels are pure noise and 20% of the rows are gold.
+
+    psi = tanh(x0) + 0.5 x1, GS labels psi + N(0, 0.2^2), PB labels 0.3 + N(0, 1): gold-only
+    ranks the held-out GS rows better than any router that learns from the PB labels.
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, 5))
+    psi = np.tanh(X[:, 0]) + 0.5 * X[:, 1]
+    gold = np.arange(n_samples) < n_gold
+    gold_labels = psi + 0.2 * rng.standard_normal(n_samples)
+    y = np.where(gold, gold_labels, 0.3 + rng.standard_normal(n_samples))
+    return X, y, gold
+
+
 def feature_layouts(split) -> dict:
     """The split's test features in the memory layouts a serving path must handle alike."""
     X = split.X_test.to_numpy()
