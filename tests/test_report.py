@@ -447,6 +447,10 @@ def test_auto_fallback_skips_refutation_with_the_reason(monkeypatch):
     ]
     assert (skipped["verdict"] == "skipped").all()
     assert router.auto_reason_ in skipped["note"].iloc[0]
+    # what auto tried, each candidate's held-out GS gain, and what won
+    choice = report.router_config["auto_choice"]
+    assert "gold_only (chosen)" in choice
+    assert all(name in choice for name in ("r ", "dr ", "mean_shift ", "pooled "))
     assert report.ok and "Refutations skipped." in report._verdict_line()
     assert 'learner="r"' in " ".join(report.what_to_do())
 

@@ -150,8 +150,8 @@ def choose_learner(router, X, y_pb, gold, seed) -> tuple[str, pd.DataFrame, str]
     scores : DataFrame
         Per candidate (index ``learner``): ``gain`` (held-out efficiency gain on the GS rows,
         per row), ``mse`` (held-out mean squared error, for information), ``diff_vs_default``
-        (paired gain difference against the default, positive is better) and ``diff_se`` (its
-        standard error).
+        (paired gain difference against the default, positive is better), ``diff_se`` (its
+        standard error) and ``chosen`` (bool).
     reason : str
         What was chosen and why, in words.
     """
@@ -166,6 +166,8 @@ def choose_learner(router, X, y_pb, gold, seed) -> tuple[str, pd.DataFrame, str]
     scores = scores.rename_axis("learner")
     better = scores[scores["diff_vs_default"] > AUTO_MARGIN * scores["diff_se"]]
     where = f"{gold_idx.size} held-out GS rows in {n_splits} folds"
+    chosen = AUTO_REFERENCE if better.empty else str(better["gain"].idxmax())
+    scores["chosen"] = scores.index == chosen
     if better.empty:
         best = scores["gain"].drop(AUTO_REFERENCE).idxmax()
         reason = (
@@ -175,7 +177,6 @@ def choose_learner(router, X, y_pb, gold, seed) -> tuple[str, pd.DataFrame, str]
             f"{scores.loc[best, 'diff_se']:.4g}); {AUTO_REFERENCE!r} is kept."
         )
         return AUTO_REFERENCE, scores, reason
-    chosen = str(better["gain"].idxmax())
     gain = scores.loc[chosen]
     reason = (
         f"{chosen!r} raised the held-out GS efficiency gain of the default {AUTO_REFERENCE!r} "

@@ -269,7 +269,7 @@ class MetaRouter(BaseRouter):
         With ``learner="auto"``: per candidate, the held-out GS efficiency gain (``gain``, the
         criterion), the held-out GS mean squared error (``mse``, for information), and the
         paired gain difference against the default (``diff_vs_default``, positive is better)
-        with its standard error (``diff_se``).
+        with its standard error (``diff_se``), and ``chosen``.
     auto_reason_ : str or None
         With ``learner="auto"``: what was chosen and why, in words.
     final_stage_ : str or None

@@ -351,6 +351,7 @@ def _router_config(router: MetaRouter) -> dict:
     for key, attribute, loss in (
         ("final_stage", "final_stage_scores_", "loss"),
         ("router_model_choice", "router_model_scores_", "mse"),
+        ("auto_choice", "auto_scores_", "gain"),
     ):
         scores = getattr(router, attribute, None)
         if scores is not None:  # what was tried, its held-out loss, and what won
@@ -359,7 +360,7 @@ def _router_config(router: MetaRouter) -> dict:
 
 
 def _choice_summary(scores: pd.DataFrame, loss: str) -> str:
-    """``"boosted (chosen) 1.12, forest 1.17"``: each validated candidate and its held-out loss."""
+    """``"boosted (chosen) 1.12, forest 1.17"``: each validated candidate and its held-out score."""
     return ", ".join(
         f"{name}{' (chosen)' if row['chosen'] else ''} {row[loss]:.4g}"
         for name, row in scores.iterrows()

@@ -52,7 +52,10 @@ class DiagnosticReport:
         Why the refutations were skipped (no CATE estimator, or none requested); None when run.
     router_config : mapping
         The router's configuration: learner (asked and used), ``n_gold``, ``n_preference``,
-        ``scale``, overlap mode, ``cv``, ``random_state``, the CATE estimator's class.
+        ``scale``, overlap mode, ``cv``, ``random_state``, the CATE estimator's class, and each
+        validated choice with its candidates' held-out scores: ``final_stage`` (held-out loss),
+        ``router_model_choice`` (held-out squared error) and, with ``learner="auto"``,
+        ``auto_choice`` (held-out GS efficiency gain).
     bias : ndarray of shape (n_samples,)
         ``router.estimate_bias(X)`` on the rows diagnosed (preference scale, read-only).
     gold : ndarray of bool, shape (n_samples,)
