@@ -115,6 +115,9 @@ def test_meta_router_keeps_diagnostics(fitted, tmp_path):
     twin = _round_trip(router, tmp_path)
     np.testing.assert_array_equal(twin.propensity_, router.propensity_)
     assert twin.propensity_summary_ == router.propensity_summary_
+    # the validated choices come back as they were, bool `chosen` column included
+    pd.testing.assert_frame_equal(twin.final_stage_scores_, router.final_stage_scores_)
+    pd.testing.assert_frame_equal(twin.router_model_scores_, router.router_model_scores_)
     auto = fitted["meta-auto"]
     twin_auto = _round_trip(auto, tmp_path, "auto.mr")
     pd.testing.assert_frame_equal(twin_auto.auto_scores_, auto.auto_scores_)

@@ -316,14 +316,19 @@ def _encode_frame(frame: pd.DataFrame) -> dict:
         "columns": [str(c) for c in frame.columns],
         "index": [str(i) for i in frame.index],
         "index_name": None if frame.index.name is None else str(frame.index.name),
+        # stored as 0/1 in ``values``; restored as bool (files written before: left float)
+        "bool_columns": [str(c) for c in frame.columns if frame[c].dtype == bool],
     }
 
 
 def _decode_frame(encoded: dict) -> pd.DataFrame:
     index = pd.Index(encoded["index"], name=encoded["index_name"])
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         np.asarray(encoded["values"], dtype=np.float64), index=index, columns=encoded["columns"]
     )
+    for column in encoded.get("bool_columns", ()):
+        frame[column] = frame[column].astype(bool)
+    return frame
 
 
 def _construct(source: str, cls: type, header: dict, payload: Any) -> tuple[Any, dict]:
