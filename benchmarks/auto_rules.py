@@ -36,10 +36,10 @@ import battery
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from scipy import stats
 from sklearn.utils import check_random_state
 
 from metarouter_econml import MetaRouter
+from metarouter_econml._estimation import paired_losses
 from metarouter_econml._estimation._scaling import gold_scale_factor
 from metarouter_econml._routers._auto import (
     AUTO_BASELINES,
@@ -54,7 +54,6 @@ from metarouter_econml._validation import random_seed
 from metarouter_econml.evaluation import efficiency_gain_curve
 
 CANDIDATES = AUTO_LEARNERS + AUTO_BASELINES
-BONFERRONI_Z = AUTO_MARGIN  # a one-sided 5% margin shared by the 4 challengers (2.24)
 
 
 def _one_split(scenario, data, split_id: int, split_seed: int):
@@ -109,26 +108,23 @@ def collect(scenarios, n_splits: int, n_jobs: int, out: Path) -> None:
 
 
 # -- rules --------------------------------------------------------------------------------------
-def _choose(scores: dict, reference: str, z: float, higher_is_better: bool) -> str:
-    """Leave ``reference`` for the best candidate only if it beats it by z paired SEs."""
+def _choose(terms: dict, reference: str, z: float, higher_is_better: bool) -> str:
+    """Leave ``reference`` for the best candidate only if it beats it by z paired SEs.
+
+    ``terms`` holds per-row criterion values; the paired means and standard errors are
+    ``paired_losses``', as in ``choose_learner``.
+    """
     sign = 1.0 if higher_is_better else -1.0
-    base = scores[reference]
-    best, best_mean = reference, 0.0
-    for name, values in scores.items():
-        if name == reference:
-            continue
-        diff = sign * (values - base)
-        se = diff.std(ddof=1) / np.sqrt(diff.size)
-        if diff.mean() > z * se and diff.mean() > best_mean:
-            best, best_mean = name, diff.mean()
-    return best
+    table = paired_losses({name: sign * values for name, values in terms.items()}, reference)
+    better = table[table["diff"] > z * table["diff_se"]]
+    return reference if better.empty else str(better["diff"].idxmax())
 
 
 RULES = {
     "mse_1se": ("mse", 1.0),
-    "mse_bonf": ("mse", BONFERRONI_Z),
+    "mse_bonf": ("mse", AUTO_MARGIN),
     "gain_1se": ("gain", 1.0),
-    "gain_bonf": ("gain", BONFERRONI_Z),
+    "gain_bonf": ("gain", AUTO_MARGIN),
 }
 
 
@@ -151,13 +147,12 @@ def choices(gold_rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _paired(diff: pd.Series) -> str:
-    if np.allclose(diff, 0):
+def _paired(picked: pd.Series, default: pd.Series) -> str:
+    """``picked - default`` over the splits: "same", or its mean with battery's t-interval."""
+    if np.allclose(picked - default, 0):
         return "same"
-    if diff.size < 2:
-        return f"{diff.mean():+.3f}"
-    half = stats.t.ppf(0.975, diff.size - 1) * diff.std(ddof=1) / np.sqrt(diff.size)
-    return f"{diff.mean():+.3f} [{diff.mean() - half:+.3f}, {diff.mean() + half:+.3f}]"
+    mean, low, high = battery._paired(pd.DataFrame({"a": picked, "b": default}), "a", "b")
+    return f"{mean:+.3f}" if np.isnan(low) else f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
 def analyse(gold_rows: pd.DataFrame, test_rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -173,7 +168,7 @@ def analyse(gold_rows: pd.DataFrame, test_rows: pd.DataFrame) -> tuple[pd.DataFr
         for rule in RULES:
             picked = pd.Series([a.loc[s, c.loc[s, rule]] for s in c.index], index=c.index)
             row[rule] = round(picked.mean(), 3)
-            row[f"{rule} − default"] = _paired(picked - a.loc[c.index, AUTO_REFERENCE])
+            row[f"{rule} − default"] = _paired(picked, a.loc[c.index, AUTO_REFERENCE])
             counts = c[rule][c[rule] != AUTO_REFERENCE].value_counts()
             dep[rule] = ", ".join(f"{k} {v}" for k, v in counts.items()) or "-"
         summary.append(row)
