@@ -39,7 +39,7 @@ from joblib import Parallel, delayed
 from sklearn.utils import check_random_state
 
 from metarouter_econml import MetaRouter
-from metarouter_econml._estimation import paired_losses
+from metarouter_econml._estimation import keep_reference_unless_beaten, paired_losses
 from metarouter_econml._estimation._scaling import gold_scale_factor
 from metarouter_econml._routers._auto import (
     AUTO_BASELINES,
@@ -109,15 +109,11 @@ def collect(scenarios, n_splits: int, n_jobs: int, out: Path) -> None:
 
 # -- rules --------------------------------------------------------------------------------------
 def _choose(terms: dict, reference: str, z: float, higher_is_better: bool) -> str:
-    """Leave ``reference`` for the best candidate only if it beats it by z paired SEs.
-
-    ``terms`` holds per-row criterion values; the paired means and standard errors are
-    ``paired_losses``', as in ``choose_learner``.
-    """
-    sign = 1.0 if higher_is_better else -1.0
-    table = paired_losses({name: sign * values for name, values in terms.items()}, reference)
-    better = table[table["diff"] > z * table["diff_se"]]
-    return reference if better.empty else str(better["diff"].idxmax())
+    """Leave ``reference`` only for a candidate beating it by z paired SEs (the library's rule)."""
+    table = paired_losses(terms, reference)
+    return keep_reference_unless_beaten(
+        table, reference, margin=z, score="loss", higher_is_better=higher_is_better
+    )
 
 
 RULES = {

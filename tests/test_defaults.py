@@ -8,6 +8,7 @@ labels carry no signal must send ``auto`` to gold-only.
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from lightgbm import LGBMRegressor
 from sklearn.linear_model import LassoCV, RidgeCV
 
 from metarouter_econml import GoldOnlyRouter, MetaRouter, PooledRouter
+from metarouter_econml._estimation import keep_reference_unless_beaten
 from metarouter_econml._routers._auto import AUTO_MARGIN
 from metarouter_econml.datasets import RoutingDataset
 
@@ -110,6 +112,23 @@ def test_the_choice_is_reproduced_by_refits_of_the_fitted_configuration():
 
 
 # -- the router model ----------------------------------------------------------------------------
+@pytest.mark.parametrize("higher_is_better", [False, True])
+def test_the_reference_is_left_only_past_the_margin_then_for_the_best(higher_is_better):
+    # The one rule behind the router-model choice (lower MSE wins) and auto (higher gain wins).
+    sign = 1.0 if higher_is_better else -1.0
+    score = {"ref": 1.0, "close": 1.0 + sign * 0.15, "far": 1.0 + sign * 0.3, "big": 1.0}
+    table = pd.DataFrame({"score": score, "diff_se": 0.1})
+    table["diff"] = table["score"] - 1.0
+    choose = partial(keep_reference_unless_beaten, score="score", higher_is_better=higher_is_better)
+    assert choose(table, "ref", margin=4.0) == "ref"  # nobody is 4 SE better
+    assert choose(table, "ref", margin=2.0) == "far"  # only "far" is 3 SE better
+    assert choose(table, "ref", margin=1.0) == "far"  # both clear 1 SE: the best one wins
+    table.loc["big", "diff"] = sign * 10.0  # the paired difference decides, not the mean score
+    assert choose(table, "ref", margin=4.0) == "big"
+    worse = table.assign(diff=-table["diff"])
+    assert choose(worse, "ref", margin=0.0) == "ref"  # a worse challenger never replaces it
+
+
 def test_the_router_model_is_chosen_on_held_out_rows_and_recorded():
     split = make_split(700, 6, n_test=200, n_gold=60)
     router = _fit(PooledRouter(random_state=0), split)

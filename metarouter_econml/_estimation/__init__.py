@@ -42,6 +42,7 @@ from ._propensity import (
 from ._scaling import GOLD_SCALES, gold_scale_factor
 from ._selection import (
     cached_pseudo_outcomes,
+    keep_reference_unless_beaten,
     paired_losses,
     select_final_stage,
     select_router_model,
@@ -68,6 +69,7 @@ __all__ = [
     "final_stage_candidates",
     "fit_cate_estimator",
     "gold_scale_factor",
+    "keep_reference_unless_beaten",
     "lightgbm_regressor",
     "make_folds",
     "out_of_fold_propensity",

@@ -27,6 +27,7 @@ __all__ = [
     "ONE_SE_RULE",
     "ROUTER_CV_ROWS",
     "cached_pseudo_outcomes",
+    "keep_reference_unless_beaten",
     "paired_losses",
     "select_final_stage",
     "select_router_model",
@@ -82,6 +83,30 @@ def paired_losses(losses: dict, reference: str, *, total: float | None = None) -
             "diff_se": float(np.std(diff, ddof=1) * np.sqrt(diff.size) / total),
         }
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def keep_reference_unless_beaten(
+    table: pd.DataFrame,
+    reference: str,
+    *,
+    margin: float,
+    score: str,
+    higher_is_better: bool,
+    diff: str = "diff",
+) -> str:
+    """The candidate to keep: ``reference``, unless others beat it by ``margin`` paired SEs.
+
+    ``table`` is indexed by candidate, with the criterion in column ``score``, the paired
+    difference from ``reference`` in ``diff`` and its standard error in ``diff_se`` (as
+    :func:`paired_losses` returns them). A candidate beats the reference when its difference
+    is better than zero by more than ``margin`` standard errors; among those that do, the one
+    with the best ``score`` is returned (the first on ties).
+    """
+    sign = 1.0 if higher_is_better else -1.0
+    better = table[sign * table[diff] > margin * table["diff_se"]]
+    if better.empty:
+        return reference
+    return str((sign * better[score]).idxmax())
 
 
 def _held_out_losses(model, Z, target, weight, treatment, folds, is_r: bool) -> np.ndarray:
@@ -185,7 +210,8 @@ def select_router_model(
     reference = next(iter(candidates))
     table = paired_losses(errors, reference).rename(columns={"loss": "mse"})
     table = table.rename_axis("router_model")
-    better = table[table["diff"] + ONE_SE_RULE * table["diff_se"] < 0]
-    chosen = reference if better.empty else str(better["mse"].idxmin())
+    chosen = keep_reference_unless_beaten(
+        table, reference, margin=ONE_SE_RULE, score="mse", higher_is_better=False
+    )
     table["chosen"] = table.index == chosen
     return clone(candidates[chosen]).fit(X, y), table

@@ -11,7 +11,7 @@ from scipy.stats import norm
 from sklearn.base import clone
 from sklearn.model_selection import KFold
 
-from .._estimation import paired_losses
+from .._estimation import keep_reference_unless_beaten, paired_losses
 from ._baselines import GoldOnlyRouter, MeanShiftRouter, PooledRouter
 
 __all__ = [
@@ -164,11 +164,17 @@ def choose_learner(router, X, y_pb, gold, seed) -> tuple[str, pd.DataFrame, str]
     )
     scores.insert(1, "mse", [float(np.mean((predictions[n] - label) ** 2)) for n in scores.index])
     scores = scores.rename_axis("learner")
-    better = scores[scores["diff_vs_default"] > AUTO_MARGIN * scores["diff_se"]]
+    chosen = keep_reference_unless_beaten(
+        scores,
+        AUTO_REFERENCE,
+        margin=AUTO_MARGIN,
+        score="gain",
+        higher_is_better=True,
+        diff="diff_vs_default",
+    )
     where = f"{gold_idx.size} held-out GS rows in {n_splits} folds"
-    chosen = AUTO_REFERENCE if better.empty else str(better["gain"].idxmax())
     scores["chosen"] = scores.index == chosen
-    if better.empty:
+    if chosen == AUTO_REFERENCE:
         best = scores["gain"].drop(AUTO_REFERENCE).idxmax()
         reason = (
             f"No candidate raised the held-out GS efficiency gain of the default "
