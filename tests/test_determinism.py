@@ -83,15 +83,19 @@ def _fingerprints_here(script, learner, n_jobs):
     return namespace["fingerprints"](learner, n_jobs)
 
 
+@pytest.fixture(scope="module")
+def here(script):
+    """This process's fingerprints per learner (one thread), computed once per module."""
+    return {learner: _fingerprints_here(script, learner, 1) for learner in ("r", "dr")}
+
+
 @pytest.mark.parametrize("learner", ["r", "dr"])
-def test_two_processes_give_identical_results(script, learner):
-    here = _fingerprints_here(script, learner, 1)
-    there = _run_in_fresh_process(script, learner, 1)
-    assert here == there
+def test_two_processes_give_identical_results(script, here, learner):
+    assert _run_in_fresh_process(script, learner, 1) == here[learner]
 
 
-def test_fresh_process_with_two_threads_matches_one_thread(script):
-    assert _run_in_fresh_process(script, "r", 2) == _fingerprints_here(script, "r", 1)
+def test_fresh_process_with_two_threads_matches_one_thread(script, here):
+    assert _run_in_fresh_process(script, "r", 2) == here["r"]
 
 
 def _fit(router, split):
@@ -150,9 +154,10 @@ def test_a_given_router_model_keeps_its_own_threads(split):
     assert router.router_model_.n_jobs == 1
 
 
-def test_protocol_digest_is_stable_within_a_process(script):
+def test_protocol_digest_is_stable_within_a_process(script, here):
+    # a second run in this process, after every other fit of the module so far
     first = _fingerprints_here(script, "r", 1)
-    assert first == _fingerprints_here(script, "r", 1)
+    assert first == here["r"]
     # the digests are real: a different seed changes them
     data = make_routing_data(1200, 6, random_state=5)
     result = run_protocol(

@@ -34,7 +34,9 @@ def local_ray():
 
 @pytest.fixture(scope="module")
 def split():
-    return make_split(2000, 8, n_test=400, n_gold=150, seed=4)
+    # Equality of local and Ray fits needs no statistical power: a small split keeps Ray's
+    # per-task overhead, not the fits, the cost of this module.
+    return make_split(1000, 6, n_test=200, n_gold=80, seed=4)
 
 
 def _fit(router, split):
@@ -67,14 +69,14 @@ PROTOCOL = {
     "methods": ["meta_r", "mean_shift", "gold_only"],
     "n_test": 200,
     "n_gold": 60,
-    "n_splits": 3,
+    "n_splits": 2,
     "random_state": 0,
     "verbose": 0,
 }
 
 
 def test_protocol_on_ray_equals_the_local_run(local_ray):
-    data = make_routing_data(1200, 6, random_state=0)
+    data = make_routing_data(900, 6, random_state=0)
     local = run_protocol(data, **PROTOCOL)
     on_ray = run_protocol(data, use_ray=True, **PROTOCOL)
     pd.testing.assert_frame_equal(
@@ -150,7 +152,7 @@ def test_missing_ray_says_how_to_install_it(monkeypatch, split):
 def test_a_router_fitted_on_ray_saves_and_loads(local_ray, split, tmp_path):
     from metarouter_econml import load
 
-    router = _fit(MetaRouter(random_state=0, use_ray=True, n_jobs=2), split)
+    router = _fit(MetaRouter(random_state=0, use_ray=True), split)
     path = tmp_path / "router.mr"
     router.save(path)
     loaded = load(path)
@@ -158,7 +160,7 @@ def test_a_router_fitted_on_ray_saves_and_loads(local_ray, split, tmp_path):
     np.testing.assert_array_equal(
         router.estimate_bias(split.X_test), loaded.estimate_bias(split.X_test)
     )
-    assert loaded.get_params()["use_ray"] is True and loaded.router_model_.n_jobs == 2
+    assert loaded.get_params() == router.get_params() and loaded.get_params()["use_ray"] is True
 
 
 def test_cli_benchmark_runs_its_splits_on_ray(local_ray, tmp_path):
