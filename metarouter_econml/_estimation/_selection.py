@@ -25,6 +25,7 @@ from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, cross_
 
 __all__ = [
     "ONE_SE_RULE",
+    "ROUTER_CV_FOLDS",
     "ROUTER_CV_ROWS",
     "cached_pseudo_outcomes",
     "keep_reference_unless_beaten",
@@ -37,9 +38,16 @@ __all__ = [
 #: difference of held-out squared errors.
 ONE_SE_RULE = 1.0
 
-#: Up to this many rows the router model is chosen by 5-fold cross-validation; above, by one
-#: 25% hold-out (at least 500 rows: enough to compare two models, at a third of the cost).
+#: Up to this many rows the router model is chosen by :data:`ROUTER_CV_FOLDS`-fold
+#: cross-validation; above, by one 25% hold-out (at least 500 rows: enough to compare two
+#: models, at a third of the cost).
 ROUTER_CV_ROWS = 2000
+
+#: Folds of the router model's cross-validation. Every row is held out once whatever the
+#: number of folds, so the paired comparison keeps its size; 3 folds instead of 5 make the
+#: validation about 35% cheaper (7 fits instead of 11, with the refit) for choices that did
+#: not differ beyond noise on the battery's small scenarios (``benchmarks/RESULTS.md`` §13i).
+ROUTER_CV_FOLDS = 3
 
 
 def cached_pseudo_outcomes(estimator, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -175,11 +183,12 @@ def select_router_model(
 
     ``candidates`` maps names to unfitted regressors, the reference (the one kept without
     evidence against it) first. Up to :data:`ROUTER_CV_ROWS` rows every row is held out once
-    (5-fold ``cross_val_predict``); above, one 25% hold-out. Another candidate replaces the
-    reference only when it lowers the held-out squared error by more than :data:`ONE_SE_RULE`
-    standard errors of the paired per-row difference (the lowest such error wins): two models
-    of similar error can rank queries quite differently, and a coin flip between them would
-    make routing less stable, not better. The chosen candidate is refitted on all rows.
+    (:data:`ROUTER_CV_FOLDS`-fold ``cross_val_predict``); above, one 25% hold-out. Another
+    candidate replaces the reference only when it lowers the held-out squared error by more
+    than :data:`ONE_SE_RULE` standard errors of the paired per-row difference (the lowest such
+    error wins): two models of similar error can rank queries quite differently, and a coin
+    flip between them would make routing less stable, not better. The chosen candidate is
+    refitted on all rows.
 
     Returns
     -------
@@ -193,7 +202,8 @@ def select_router_model(
     n_rows = X.shape[0]
     if n_rows <= ROUTER_CV_ROWS:
         held = np.arange(n_rows)
-        folds = KFold(n_splits=max(2, min(5, n_rows // 2)), shuffle=True, random_state=random_state)
+        n_splits = max(2, min(ROUTER_CV_FOLDS, n_rows // 2))
+        folds = KFold(n_splits=n_splits, shuffle=True, random_state=random_state)
         predictions = {
             name: cross_val_predict(clone(model), X, y, cv=folds)
             for name, model in candidates.items()

@@ -99,22 +99,18 @@ def run(args: argparse.Namespace) -> int:
     options = _diagnose_options(args)
     frame, X, y, gold = read_routing_table(args, path)
 
-    def say(message: str) -> None:
-        if not args.quiet:
-            print(message, file=sys.stderr, flush=True)
-
     say(
+        args,
         f"Read {len(frame)} rows ({int(gold.sum())} gold-standard) x {X.shape[1]} features "
-        f"from {path}."
+        f"from {path}.",
     )
-    say(f"Fitting MetaRouter(learner={args.learner!r}, random_state={args.random_state}) ...")
+    say(args, f"Fitting MetaRouter(learner={args.learner!r}, random_state={args.random_state}) ...")
     router = MetaRouter(learner=args.learner, random_state=args.random_state)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        _named(router.fit, args, X, y, gold=gold)
-    for message in dict.fromkeys(str(w.message) for w in caught if w.category is UserWarning):
-        say(f"warning: {' '.join(message.split())}")
-    say(f"Diagnosing: overlap checks{', OverRule' if args.overrule else ''}, {_runs(options)} ...")
+    fit_telling_warnings(router, args, X, y, gold)
+    say(
+        args,
+        f"Diagnosing: overlap checks{', OverRule' if args.overrule else ''}, {_runs(options)} ...",
+    )
     # diagnose's warnings (e.g. a failing positivity check) are in the report, in plain words
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -561,6 +557,25 @@ def _runs(options: dict[str, Any]) -> str:
     simulations = options.get("n_simulations")
     times = "the default number of" if simulations is None else str(simulations)
     return f"{which} x {times} simulations, each refitting the estimator"
+
+
+def say(args: argparse.Namespace, message: str) -> None:
+    """Tell the user on stderr what is happening, unless ``--quiet``."""
+    if not args.quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def fit_telling_warnings(router: Any, args: argparse.Namespace, X: Any, y: Any, gold: Any) -> None:
+    """Fit ``router``, saying each distinct warning of the fit once, in one line, on stderr.
+
+    The warnings of a fit (few gold rows, a positivity violation) are worth telling the user
+    in plain words; errors name the data's columns (``_named``).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _named(router.fit, args, X, y, gold=gold)
+    for message in dict.fromkeys(str(w.message) for w in caught if w.category is UserWarning):
+        say(args, f"warning: {' '.join(message.split())}")
 
 
 def _named(function: Any, args: argparse.Namespace, *positional: Any, **keywords: Any) -> Any:

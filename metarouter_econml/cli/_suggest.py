@@ -18,8 +18,6 @@ change to a strategy there needs the same change in `_Reasons`.
 from __future__ import annotations
 
 import argparse
-import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +28,7 @@ from metarouter_econml.active import select_gold_queries
 
 from . import COST_WEIGHT_STRATEGIES
 from ._common import check_input_file, check_output_file, list_written, show, unexposed, writing
-from ._report import _named, _same_file, read_routing_table
+from ._report import _named, _same_file, fit_telling_warnings, read_routing_table, say
 
 #: One minus the level of the intervals written and explained: those behind the scores of
 #: select_gold_queries (90%).
@@ -115,24 +113,23 @@ def run(args: argparse.Namespace) -> int:
     candidates = np.flatnonzero(~gold)
     _check_budget(args, candidates.size, len(frame), path)
 
-    def say(message: str) -> None:
-        if not args.quiet:
-            print(message, file=sys.stderr, flush=True)
-
     say(
+        args,
         f"Read {len(frame)} rows ({int(gold.sum())} gold-standard, {candidates.size} "
-        f"preference-only candidates) x {X.shape[1]} features from {path}."
+        f"preference-only candidates) x {X.shape[1]} features from {path}.",
     )
-    say(f"Fitting MetaRouter(n_bootstrap={args.n_bootstrap}, random_state={args.random_state}) ...")
+    say(
+        args,
+        f"Fitting MetaRouter(n_bootstrap={args.n_bootstrap}, random_state={args.random_state}) ...",
+    )
     router = MetaRouter(
         n_bootstrap=args.n_bootstrap, n_jobs=args.n_jobs, random_state=args.random_state
     )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        _named(router.fit, args, X, y, gold=gold)
-    for message in dict.fromkeys(str(w.message) for w in caught if w.category is UserWarning):
-        say(f"warning: {' '.join(message.split())}")
-    say(f"Choosing {args.budget} of {candidates.size} candidates (strategy {args.strategy}) ...")
+    fit_telling_warnings(router, args, X, y, gold)
+    say(
+        args,
+        f"Choosing {args.budget} of {candidates.size} candidates (strategy {args.strategy}) ...",
+    )
     pool = X.iloc[candidates]
     # only "overlap" reads the gold rows (it cross-fits P(gold | x) on them and the candidates)
     gold_rows = {"X_gold": X.iloc[np.flatnonzero(gold)]} if args.strategy == "overlap" else {}
