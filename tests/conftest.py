@@ -16,7 +16,8 @@ import os
 # OpenMP's default busy-waiting then makes each such fit several times slower (35 s against 7 s
 # for one test, measured). Passive waiting changes speed only, never results (LightGBM runs with
 # deterministic=True). It must be set before LightGBM's OpenMP runtime loads; subprocesses of
-# the tests inherit it.
+# the tests inherit it. On an idle machine passive waiting is the slower policy for two-thread
+# fits (benchmarks/RESULTS.md §8a): a trade-off for the suite, not a setting for users.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
