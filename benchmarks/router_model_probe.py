@@ -17,9 +17,7 @@ import time
 from pathlib import Path
 
 import battery
-import numpy as np
 import pandas as pd
-from scipy import stats
 
 from metarouter_econml import MetaRouter, PooledRouter
 from metarouter_econml._estimation import router_model_candidates
@@ -42,9 +40,8 @@ METHODS = {
 
 
 def _paired(auc: pd.DataFrame, a: str, b: str) -> str:
-    diff = auc[a] - auc[b]
-    half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
-    return f"{diff.mean():+.3f} [{diff.mean() - half:+.3f}, {diff.mean() + half:+.3f}]"
+    mean, low, high = battery._paired(auc, a, b)
+    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
 def table(metrics: pd.DataFrame) -> pd.DataFrame:

@@ -100,7 +100,6 @@ def keep_reference_unless_beaten(
     margin: float,
     score: str,
     higher_is_better: bool,
-    diff: str = "diff",
 ) -> str:
     """The candidate to keep: ``reference``, unless others beat it by ``margin`` paired SEs.
 
@@ -111,7 +110,7 @@ def keep_reference_unless_beaten(
     with the best ``score`` is returned (the first on ties).
     """
     sign = 1.0 if higher_is_better else -1.0
-    better = table[sign * table[diff] > margin * table["diff_se"]]
+    better = table[sign * table["diff"] > margin * table["diff_se"]]
     if better.empty:
         return reference
     return str((sign * better[score]).idxmax())

@@ -159,19 +159,13 @@ def choose_learner(router, X, y_pb, gold, seed) -> tuple[str, pd.DataFrame, str]
     label = y_pb[gold_idx]
     n_splits = int(fold.max()) + 1
     gains = {name: held_out_gain_terms(label, pred, fold) for name, pred in predictions.items()}
-    scores = paired_losses(gains, AUTO_REFERENCE).rename(
-        columns={"loss": "gain", "diff": "diff_vs_default"}
+    table = paired_losses(gains, AUTO_REFERENCE)
+    chosen = keep_reference_unless_beaten(
+        table, AUTO_REFERENCE, margin=AUTO_MARGIN, score="loss", higher_is_better=True
     )
+    scores = table.rename(columns={"loss": "gain", "diff": "diff_vs_default"})
     scores.insert(1, "mse", [float(np.mean((predictions[n] - label) ** 2)) for n in scores.index])
     scores = scores.rename_axis("learner")
-    chosen = keep_reference_unless_beaten(
-        scores,
-        AUTO_REFERENCE,
-        margin=AUTO_MARGIN,
-        score="gain",
-        higher_is_better=True,
-        diff="diff_vs_default",
-    )
     where = f"{gold_idx.size} held-out GS rows in {n_splits} folds"
     scores["chosen"] = scores.index == chosen
     if chosen == AUTO_REFERENCE:
