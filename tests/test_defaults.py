@@ -18,7 +18,8 @@ from lightgbm import LGBMRegressor
 from sklearn.linear_model import LassoCV, RidgeCV
 
 from metarouter_econml import GoldOnlyRouter, MetaRouter, PooledRouter
-from metarouter_econml._estimation import keep_reference_unless_beaten
+from metarouter_econml._estimation import keep_reference_unless_beaten, validated_router_model
+from metarouter_econml._estimation._models import ROUTER_MAX_TREES
 from metarouter_econml._routers._auto import AUTO_MARGIN
 from metarouter_econml.datasets import RoutingDataset
 
@@ -152,6 +153,53 @@ def test_a_forest_router_model_replaces_boosting_when_it_validates_better():
     gold = np.arange(340) < 300  # gold-only trains on these; the 40 others are never read
     router = _fit(GoldOnlyRouter(gold_scale=1.0, random_state=0), _Scaled.of(X, y, gold))
     assert router.router_model_scores_.loc["forest", "chosen"], router.router_model_scores_
+
+
+def _large_choice(signal, *, seed=0):
+    """The default router model on 2,400 rows (above ``ROUTER_CV_ROWS``): ``signal(X)`` + noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((2400, 4))
+    y = signal(X) + 0.3 * rng.standard_normal(2400)
+    return validated_router_model(X, y, random_state=seed)
+
+
+def test_on_large_data_boosting_sizes_itself_and_is_kept_when_it_learns():
+    # a smooth, strong signal: the hold-out error keeps falling for over a hundred trees
+    model, scores = _large_choice(lambda X: 2.0 * np.sin(2 * X[:, 0]) + X[:, 1] ** 2)
+    assert list(scores.index) == ["boosted", "mean", "forest"]
+    assert list(scores.columns) == ["mse", "diff", "diff_se", "trees", "chosen"]
+    boosted = scores.loc["boosted"]
+    assert boosted["chosen"] and boosted["diff"] < -boosted["diff_se"]  # beats the mean
+    assert 100 < boosted["trees"] < ROUTER_MAX_TREES  # stopped early, not at the cap
+    # the refit on all rows has exactly the chosen number of trees
+    assert model.get_params()["boosting_type"] == "gbdt"
+    assert model.n_estimators == model.booster_.num_trees() == boosted["trees"]
+    assert np.isnan(scores.loc["forest", "mse"])  # the fallback is not fitted on the hold-out
+
+
+def test_on_large_data_labels_without_signal_fall_back_to_the_forest():
+    # pure noise: boosting stops after a few trees and does not beat the mean of the labels
+    model, scores = _large_choice(lambda X: 0.0 * X[:, 0])
+    boosted = scores.loc["boosted"]
+    assert boosted["trees"] < 20, scores
+    assert not boosted["diff"] < -boosted["diff_se"]
+    assert scores["chosen"].to_dict() == {"boosted": False, "mean": False, "forest": True}
+    assert model.get_params()["boosting_type"] == "rf"
+    assert model.booster_.num_trees() == scores.loc["forest", "trees"] == 200
+
+
+def test_the_router_model_choice_is_the_same_for_the_same_seed():
+    signal = lambda X: np.tanh(X[:, 0]) + 0.2 * X[:, 2]  # noqa: E731
+    (first, first_scores), (second, second_scores) = _large_choice(signal), _large_choice(signal)
+    pd.testing.assert_frame_equal(first_scores, second_scores)
+    X = np.random.default_rng(1).standard_normal((50, 4))
+    np.testing.assert_array_equal(first.predict(X), second.predict(X))
+
+
+def test_on_small_data_the_router_candidates_keep_their_sizes():
+    split = make_split(700, 6, n_test=200, n_gold=60)
+    scores = _fit(PooledRouter(random_state=0), split).router_model_scores_
+    assert scores["trees"].to_dict() == {"boosted": 300.0, "forest": 200.0}
 
 
 def test_a_given_router_model_is_not_validated():

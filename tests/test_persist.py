@@ -162,6 +162,22 @@ def test_user_router_model_round_trips(router_model, split, tmp_path):
     assert twin.router_model.get_params() == router_model.get_params()
 
 
+@pytest.mark.parametrize("signal", [1.0, 0.0], ids=["boosted", "forest-fallback"])
+def test_large_data_router_model_choice_round_trips(signal, tmp_path):
+    # above ROUTER_CV_ROWS the choice table has a "mean" row and NaN for the unscored candidate
+    data = make_routing_data(n_samples=2600, n_features=6, random_state=0)
+    rng = np.random.default_rng(0)
+    y = signal * 3.0 * data.psi + rng.standard_normal(data.psi.size)
+    gold = np.arange(len(y)) < 200
+    router = PooledRouter(random_state=0).fit(data.X, y, gold=gold)
+    scores = router.router_model_scores_
+    assert list(scores.index) == ["boosted", "mean", "forest"]
+    assert scores["mse"].isna().tolist() == [False, False, True]  # the forest is not scored
+    twin = _round_trip(router, tmp_path)
+    pd.testing.assert_frame_equal(twin.router_model_scores_, scores)
+    _assert_same_outputs(router, twin, data.X.iloc[:500])
+
+
 def test_numpy_fit_has_no_feature_names_after_load(split, tmp_path):
     router = _fit(PooledRouter(random_state=0), split, frame=False)
     twin = _round_trip(router, tmp_path)

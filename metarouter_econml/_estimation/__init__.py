@@ -46,6 +46,7 @@ from ._selection import (
     paired_losses,
     select_final_stage,
     select_router_model,
+    validated_router_model,
 )
 
 __all__ = [
@@ -78,4 +79,5 @@ __all__ = [
     "router_model_candidates",
     "select_final_stage",
     "select_router_model",
+    "validated_router_model",
 ]

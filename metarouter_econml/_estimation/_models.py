@@ -15,6 +15,8 @@ from sklearn.model_selection import GridSearchCV
 __all__ = [
     "LEARNER_MODELS",
     "MODEL_PARAMS",
+    "ROUTER_CV_ROWS",
+    "ROUTER_MAX_TREES",
     "check_learner_models",
     "default_models",
     "default_overlap_model",
@@ -154,21 +156,43 @@ def check_learner_models(learner: str, given: dict) -> None:
 
 
 def default_router_model(random_state: int, n_jobs: int = 1):
-    """The boosted candidate of :func:`router_model_candidates` (300 trees of 15 leaves)."""
+    """The small-data boosted candidate of :func:`router_model_candidates` (300 trees)."""
     return lightgbm_regressor(random_state, n_estimators=300, learning_rate=0.03, n_jobs=n_jobs)
 
 
-def router_model_candidates(random_state: int, n_jobs: int = 1) -> dict:
+#: Up to this many rows the router model is chosen by cross-validation between the candidates
+#: of :func:`router_model_candidates`; above, on one 25% hold-out (at least 500 rows), where
+#: the boosted candidate is early-stopped (``_selection.select_router_model``).
+ROUTER_CV_ROWS = 2000
+
+#: Most trees and learning rate of the early-stopped boosted router model (above
+#: :data:`ROUTER_CV_ROWS` rows).
+ROUTER_MAX_TREES = 600
+ROUTER_LEARNING_RATE = 0.05
+
+
+def router_model_candidates(random_state: int, n_jobs: int = 1, *, n_rows: int = 0) -> dict:
     """The models of ``psi`` every router chooses between when ``router_model`` is None.
 
-    ``"boosted"``: 300 boosted trees of 15 leaves (learning rate 0.03), for large data.
-    ``"forest"``: a random forest as in the paper (LightGBM's ``boosting_type="rf"``: 200 trees
-    on subsamples of 63% of the rows (a bootstrap's share of distinct rows), a third of the
-    features per split, leaves
-    of at least 5 rows), which averages instead of chasing residuals and holds up on small data.
-    Both are LightGBM models, so routers keep one serving path and one saved format. The
-    choice is made by cross-validation (``_selection.select_router_model``).
+    ``"boosted"``, the reference: up to :data:`ROUTER_CV_ROWS` training rows (``n_rows``), 300
+    boosted trees of 15 leaves (learning rate 0.03); above, up to :data:`ROUTER_MAX_TREES` trees
+    at learning rate :data:`ROUTER_LEARNING_RATE`, their number chosen by early stopping on a
+    hold-out (``_selection.select_router_model``). ``"forest"``: a random forest as in the paper
+    (LightGBM's ``boosting_type="rf"``: 200 trees on subsamples of 63% of the rows (a
+    bootstrap's share of distinct rows), a third of the features per split, leaves of at least
+    5 rows), which averages instead of chasing residuals: it holds up on small data and ranks
+    labels with little signal better than boosting (``benchmarks/RESULTS.md`` §13k). Both are
+    LightGBM models, so routers keep one serving path and one saved format.
     """
+    if n_rows > ROUTER_CV_ROWS:
+        boosted = lightgbm_regressor(
+            random_state,
+            n_estimators=ROUTER_MAX_TREES,
+            learning_rate=ROUTER_LEARNING_RATE,
+            n_jobs=n_jobs,
+        )
+    else:
+        boosted = default_router_model(random_state, n_jobs)
     forest = lightgbm_regressor(
         random_state,
         n_estimators=200,
@@ -181,7 +205,7 @@ def router_model_candidates(random_state: int, n_jobs: int = 1) -> dict:
         colsample_bytree=1.0,
         colsample_bynode=0.33,
     )
-    return {"boosted": default_router_model(random_state, n_jobs), "forest": forest}
+    return {"boosted": boosted, "forest": forest}
 
 
 def default_overlap_model(random_state: int, n_jobs: int = 1):

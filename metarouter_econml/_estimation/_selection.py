@@ -23,25 +23,27 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, cross_val_predict
 
+from ._models import ROUTER_CV_ROWS, router_model_candidates
+
 __all__ = [
     "ONE_SE_RULE",
     "ROUTER_CV_FOLDS",
     "ROUTER_CV_ROWS",
+    "ROUTER_STOPPING_ROUNDS",
     "cached_pseudo_outcomes",
     "keep_reference_unless_beaten",
     "paired_losses",
     "select_final_stage",
     "select_router_model",
+    "validated_router_model",
 ]
 
 #: Another router model must beat the reference by this many standard errors of the paired
 #: difference of held-out squared errors.
 ONE_SE_RULE = 1.0
 
-#: Up to this many rows the router model is chosen by :data:`ROUTER_CV_FOLDS`-fold
-#: cross-validation; above, by one 25% hold-out (at least 500 rows: enough to compare two
-#: models, at a third of the cost).
-ROUTER_CV_ROWS = 2000
+#: Trees without a lower hold-out error after which an early-stopped router model stops.
+ROUTER_STOPPING_ROUNDS = 40
 
 #: Folds of the router model's cross-validation. Every row is held out once whatever the
 #: number of folds, so the paired comparison keeps its size; 3 folds instead of 5 make the
@@ -175,52 +177,124 @@ def select_final_stage(
     return table
 
 
+def _fit_early_stopped(model, X_train, y_train, X_held, y_held):
+    """Fit a boosted LightGBM ``model``, early-stopped on the held-out rows' squared error.
+
+    It stops :data:`ROUTER_STOPPING_ROUNDS` trees after the lowest held-out error; returns the
+    model and the number of trees at that lowest error.
+    """
+    from lightgbm import early_stopping
+
+    model.fit(
+        X_train,
+        y_train,
+        eval_X=(X_held,),
+        eval_y=(y_held,),
+        eval_metric="l2",
+        callbacks=[early_stopping(ROUTER_STOPPING_ROUNDS, first_metric_only=True, verbose=False)],
+    )
+    # best_iteration_ is 0 when no round improved on the first
+    return model, max(1, int(model.best_iteration_))
+
+
 def select_router_model(
     candidates: dict, X: np.ndarray, y: np.ndarray, *, random_state: int
 ) -> tuple[object, pd.DataFrame]:
-    """Choose and fit the router model by held-out squared error on its training labels.
+    """Choose and fit the router model on held-out rows of its training labels.
 
     ``candidates`` maps names to unfitted regressors, the reference (the one kept without
-    evidence against it) first. Up to :data:`ROUTER_CV_ROWS` rows every row is held out once
-    (:data:`ROUTER_CV_FOLDS`-fold ``cross_val_predict``); above, one 25% hold-out. Another
-    candidate replaces the reference only when it lowers the held-out squared error by more
-    than :data:`ONE_SE_RULE` standard errors of the paired per-row difference (the lowest such
-    error wins): two models of similar error can rank queries quite differently, and a coin
-    flip between them would make routing less stable, not better. The chosen candidate is
-    refitted on all rows.
+    evidence against it) first; :func:`~._models.router_model_candidates` gives them for the
+    number of rows. Two designs, by size:
+
+    * Up to :data:`ROUTER_CV_ROWS` rows every row is held out once
+      (:data:`ROUTER_CV_FOLDS`-fold ``cross_val_predict``) and every candidate is scored by its
+      held-out squared error. Another candidate replaces the reference only when it lowers that
+      error by more than :data:`ONE_SE_RULE` standard errors of the paired per-row difference
+      (the lowest such error wins): two models of similar error can rank queries quite
+      differently, and a coin flip between them would make routing less stable, not better.
+    * Above, the reference (LightGBM boosted trees) is fitted once, on 75% of the rows, and
+      chooses its number of trees there: it stops :data:`ROUTER_STOPPING_ROUNDS` trees after its
+      lowest squared error on the other 25%. It is kept when, with that many trees, it beats the
+      mean of the training labels (the constant prediction) on the held-out rows by more than
+      :data:`ONE_SE_RULE` paired standard errors; otherwise the labels show no signal boosting
+      can learn and the second candidate (the forest, whose average of deep trees still ranks
+      such labels, ``benchmarks/RESULTS.md`` §13k) is used, unscored. Squared error alone would
+      choose the nearly constant boosted model there, which ranks queries worst.
+
+    The chosen candidate is refitted on all rows (the boosted trees with their chosen number).
 
     Returns
     -------
     model : regressor
         The chosen candidate, fitted on all rows.
     table : DataFrame
-        One row per candidate (index ``router_model``): ``mse`` (held-out mean squared error),
-        ``diff`` and ``diff_se`` (paired difference against the reference and its standard
-        error) and ``chosen``.
+        One row per candidate, and on large data one for the constant prediction (index
+        ``router_model``: ``"boosted"``, ``"mean"``, ``"forest"``): ``mse`` (held-out mean
+        squared error; NaN for a candidate not scored), ``diff`` and ``diff_se`` (paired
+        difference against the reference, or on large data against the mean, and its standard
+        error), ``trees`` (number of trees of the candidate as it would be refitted; 0 for the
+        mean) and ``chosen``.
     """
+    if X.shape[0] <= ROUTER_CV_ROWS:
+        return _cross_validated_choice(candidates, X, y, random_state)
+    return _hold_out_choice(candidates, X, y, random_state)
+
+
+def _trees(model) -> float:
+    return float(model.get_params().get("n_estimators", np.nan))
+
+
+def _cross_validated_choice(candidates: dict, X, y, random_state: int):
     n_rows = X.shape[0]
-    if n_rows <= ROUTER_CV_ROWS:
-        held = np.arange(n_rows)
-        n_splits = max(2, min(ROUTER_CV_FOLDS, n_rows // 2))
-        folds = KFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-        predictions = {
-            name: cross_val_predict(clone(model), X, y, cv=folds)
-            for name, model in candidates.items()
-        }
-    else:
-        train, held = next(
-            ShuffleSplit(n_splits=1, test_size=0.25, random_state=random_state).split(X)
-        )
-        predictions = {
-            name: clone(model).fit(X[train], y[train]).predict(X[held])
-            for name, model in candidates.items()
-        }
-    errors = {name: (y[held] - prediction) ** 2 for name, prediction in predictions.items()}
+    n_splits = max(2, min(ROUTER_CV_FOLDS, n_rows // 2))
+    folds = KFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    errors = {
+        name: (y - cross_val_predict(clone(model), X, y, cv=folds)) ** 2
+        for name, model in candidates.items()
+    }
     reference = next(iter(candidates))
     table = paired_losses(errors, reference).rename(columns={"loss": "mse"})
     table = table.rename_axis("router_model")
+    table["trees"] = [_trees(model) for model in candidates.values()]
     chosen = keep_reference_unless_beaten(
         table, reference, margin=ONE_SE_RULE, score="mse", higher_is_better=False
     )
     table["chosen"] = table.index == chosen
     return clone(candidates[chosen]).fit(X, y), table
+
+
+def _hold_out_choice(candidates: dict, X, y, random_state: int):
+    (boosted_name, boosted), (fallback_name, fallback) = candidates.items()
+    train, held = next(ShuffleSplit(n_splits=1, test_size=0.25, random_state=random_state).split(X))
+    fitted, trees = _fit_early_stopped(clone(boosted), X[train], y[train], X[held], y[held])
+    errors = {
+        boosted_name: (y[held] - fitted.predict(X[held], num_iteration=trees)) ** 2,
+        "mean": (y[held] - y[train].mean()) ** 2,
+    }
+    table = paired_losses(errors, "mean").rename(columns={"loss": "mse"})
+    table.loc[fallback_name] = np.nan
+    table = table.rename_axis("router_model")
+    table["trees"] = [float(trees), 0.0, _trees(fallback)]
+    learns = keep_reference_unless_beaten(
+        table.loc[[boosted_name, "mean"]],
+        "mean",
+        margin=ONE_SE_RULE,
+        score="mse",
+        higher_is_better=False,
+    )
+    chosen = boosted_name if learns == boosted_name else fallback_name
+    table["chosen"] = table.index == chosen
+    model = clone(boosted).set_params(n_estimators=trees) if learns == boosted_name else fallback
+    return clone(model).fit(X, y), table
+
+
+def validated_router_model(
+    X: np.ndarray, y: np.ndarray, *, random_state: int, n_jobs: int = 1
+) -> tuple[object, pd.DataFrame]:
+    """The default router model, chosen and fitted on ``(X, y)``.
+
+    The candidates of :func:`router_model_candidates` for this many rows, chosen by
+    :func:`select_router_model`.
+    """
+    candidates = router_model_candidates(random_state, n_jobs, n_rows=X.shape[0])
+    return select_router_model(candidates, X, y, random_state=random_state)

@@ -19,8 +19,7 @@ from .._estimation import (
     GOLD_SCALES,
     default_router_model,
     gold_scale_factor,
-    router_model_candidates,
-    select_router_model,
+    validated_router_model,
 )
 from .._persist import save_router
 from .._validation import (
@@ -155,8 +154,7 @@ class BaseRouter(BaseEstimator):
             return clone(self.router_model).fit(X, target), None
         if X.shape[0] < _MIN_VALIDATION_ROWS:
             return default_router_model(seed, self._n_threads()).fit(X, target), None
-        candidates = router_model_candidates(seed, self._n_threads())
-        return select_router_model(candidates, X, target, random_state=seed)
+        return validated_router_model(X, target, random_state=seed, n_jobs=self._n_threads())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -38,11 +38,13 @@ class GoldOnlyRouter(BaseRouter):
     ----------
     router_model : scikit-learn regressor, default=None
         Regressor for ``psi``. None means a choice validated on the training rows, the same for
-        every router: boosted trees, replaced by a random forest (both LightGBM) when the forest
-        has a lower held-out squared error on the router's training labels by more than one
-        standard error of the paired difference (every row held out once up to 2,000 rows, one
-        25% hold-out above; below 10 rows, boosted trees without a choice). The scores are
-        kept in ``router_model_scores_``.
+        every router. Up to 2,000 rows: 300 boosted trees, replaced by a random forest (both
+        LightGBM) when the forest has a lower cross-validated squared error on the router's
+        training labels by more than one standard error of the paired difference (below 10
+        rows, boosted trees without a choice). Above: boosted trees whose number is chosen by
+        early stopping on a 25% hold-out, kept when they beat the mean of the labels there by
+        more than one standard error, otherwise the forest. The scores are kept in
+        ``router_model_scores_``.
     gold_scale : {"variance", "wasserstein", "none"} or float, default="variance"
         How GS labels are put on the PB scale before training (see :class:`MetaRouter`).
     cost_primary, cost_alternative : float, default=1.0, 0.0
@@ -60,10 +62,12 @@ class GoldOnlyRouter(BaseRouter):
     router_model_ : regressor
         The fitted psi regressor.
     router_model_scores_ : DataFrame or None
-        With ``router_model=None``: per candidate (index ``"boosted"``, ``"forest"``), the
-        held-out mean squared error ``mse``, the paired difference against the boosted model
-        ``diff`` with its standard error ``diff_se``, and ``chosen``. None when
-        ``router_model`` was given (or with fewer than 10 rows).
+        With ``router_model=None``: per candidate (index ``"boosted"``, ``"forest"``; above
+        2,000 rows also ``"mean"``, the constant prediction), the held-out mean squared error
+        ``mse`` (NaN for the forest above 2,000 rows: not scored), the paired difference against
+        the boosted model (above 2,000 rows: against the mean) ``diff`` with its standard error
+        ``diff_se``, the number of trees ``trees`` and ``chosen``. None when ``router_model``
+        was given (or with fewer than 10 rows).
     scale_ : float
         Gold-to-preference scale factor.
 

@@ -180,7 +180,9 @@ class MetaRouter(BaseRouter):
     router_model : regressor, default=None
         Final regressor for ``psi``. None means a validated choice shared with the baselines:
         boosted trees, replaced by a random forest (both LightGBM) when the forest predicts the
-        training labels better on held-out rows by more than one standard error (see
+        training labels better on held-out rows by more than one standard error; above 2,000
+        rows the boosted trees choose their number by early stopping on a hold-out and give way
+        to the forest when they do not beat the labels' mean there (see
         ``router_model_scores_``).
     cv : int, default=3
         Number of cross-fitting folds, stratified on the gold flag (why 3:
@@ -284,9 +286,12 @@ class MetaRouter(BaseRouter):
     router_model_ : regressor
         The fitted psi regressor.
     router_model_scores_ : DataFrame or None
-        With ``router_model=None``: per candidate router model (``"boosted"``, ``"forest"``),
-        the held-out squared error, its paired difference against the boosted model with the
-        standard error, and ``chosen``; None when ``router_model`` was given.
+        With ``router_model=None``: per candidate router model (``"boosted"``, ``"forest"``;
+        above 2,000 rows also ``"mean"``, the constant prediction the boosted trees must beat),
+        the held-out squared error (NaN for the forest above 2,000 rows: not scored), its paired
+        difference against the boosted model (above 2,000 rows: against the mean) with the
+        standard error, the number of trees and ``chosen``; None when ``router_model`` was
+        given.
 
     Examples
     --------

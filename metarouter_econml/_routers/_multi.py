@@ -19,8 +19,7 @@ from .._estimation import (
     GOLD_SCALES,
     FeatureScale,
     gold_scale_factor,
-    router_model_candidates,
-    select_router_model,
+    validated_router_model,
 )
 from .._estimation._multi import MULTI_LEARNERS, build_multi_bias_estimator, group_folds
 from .._persist import save_router
@@ -406,8 +405,7 @@ class MultiMetaRouter(BaseEstimator):
     def _fit_router_model(self, features, y, seed):
         if self.router_model is not None:
             return clone(self.router_model).fit(features, y), None
-        candidates = router_model_candidates(seed, self._n_threads())
-        return select_router_model(candidates, features, y, random_state=seed)
+        return validated_router_model(features, y, random_state=seed, n_jobs=self._n_threads())
 
     # -- prediction -------------------------------------------------------------------------------
     def _check_fitted(self) -> None:

@@ -360,8 +360,12 @@ def _router_config(router: MetaRouter) -> dict:
 
 
 def _choice_summary(scores: pd.DataFrame, loss: str) -> str:
-    """``"boosted (chosen) 1.12, forest 1.17"``: each validated candidate and its held-out score."""
+    """``"boosted (chosen) 1.12, forest 1.17"``: each validated candidate and its held-out score.
+
+    A candidate the choice did not score (NaN) reads ``"forest (not scored)"``.
+    """
     return ", ".join(
-        f"{name}{' (chosen)' if row['chosen'] else ''} {row[loss]:.4g}"
+        f"{name}{' (chosen)' if row['chosen'] else ''}"
+        + (" (not scored)" if np.isnan(row[loss]) else f" {row[loss]:.4g}")
         for name, row in scores.iterrows()
     )
