@@ -1,10 +1,11 @@
 """How often each router's validated router model is the forest rather than the boosted trees.
 
-Every router with ``router_model=None`` chooses its router model between 300 boosted trees (the
-reference) and a LightGBM random forest (``_selection.select_router_model``): by cross-validation
-up to 2,000 training rows, by one 25% hold-out above. This script runs the paper's protocol on the
-battery's scenarios (``benchmarks/battery.py``) and records, per split and router, whether the
-forest was chosen, and the router's fit time.
+Every router with ``router_model=None`` chooses its router model between boosted trees (the
+reference) and a LightGBM random forest (``_selection.select_router_model``). This script runs the
+paper's protocol on the battery's scenarios (``benchmarks/battery.py``) and records, per split and
+router, whether the forest was chosen, and the router's fit time. The saved CSV was made at commit
+``cd96877``, before §13l's change of the large-data choice (then: both candidates scored on one
+25% hold-out).
 
     python benchmarks/router_choice_rate.py --splits 5 --n-jobs 2
 

@@ -16,6 +16,7 @@ __all__ = [
     "LEARNER_MODELS",
     "MODEL_PARAMS",
     "ROUTER_CV_ROWS",
+    "ROUTER_LEARNING_RATE",
     "ROUTER_MAX_TREES",
     "check_learner_models",
     "default_models",

@@ -272,20 +272,18 @@ def _hold_out_choice(candidates: dict, X, y, random_state: int):
         "mean": (y[held] - y[train].mean()) ** 2,
     }
     table = paired_losses(errors, "mean").rename(columns={"loss": "mse"})
-    table.loc[fallback_name] = np.nan
+    learns = keep_reference_unless_beaten(
+        table, "mean", margin=ONE_SE_RULE, score="mse", higher_is_better=False
+    )
+    if learns == boosted_name:
+        chosen, model = boosted_name, clone(boosted).set_params(n_estimators=trees)
+    else:
+        chosen, model = fallback_name, clone(fallback)
+    table.loc[fallback_name] = np.nan  # not scored
     table = table.rename_axis("router_model")
     table["trees"] = [float(trees), 0.0, _trees(fallback)]
-    learns = keep_reference_unless_beaten(
-        table.loc[[boosted_name, "mean"]],
-        "mean",
-        margin=ONE_SE_RULE,
-        score="mse",
-        higher_is_better=False,
-    )
-    chosen = boosted_name if learns == boosted_name else fallback_name
     table["chosen"] = table.index == chosen
-    model = clone(boosted).set_params(n_estimators=trees) if learns == boosted_name else fallback
-    return clone(model).fit(X, y), table
+    return model.fit(X, y), table
 
 
 def validated_router_model(
