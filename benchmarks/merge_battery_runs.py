@@ -57,20 +57,15 @@ def merge(runs: list[pd.DataFrame], names: list[str]) -> tuple[pd.DataFrame, lis
                 f"`{Path(name).name}` shares no method with the runs before it on "
                 f"{len(unproven)} scenario(s): same split seeds, data seed not checked."
             )
-        new = run.merge(merged[KEYS], on=KEYS, how="left", indicator=True)
-        merged = pd.concat([merged, run[(new["_merge"] == "left_only").to_numpy()]])
+        merged = pd.concat([merged, run]).drop_duplicates(KEYS, keep="first")
     return merged.reset_index(drop=True), notes
 
 
-def closure_table(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Each method's closure of the pooled→oracle gap (columns) per scenario (rows)."""
-    rows = []
-    for scenario, group in metrics.groupby("scenario", sort=False):
-        auc = group.pivot(index="split", columns="method", values="auc")
-        closure, _ = battery.closures(auc)
-        methods = list(pd.unique(group["method"]))
-        rows.append({"scenario": scenario, **{m: battery._pct(closure[m]) for m in methods}})
-    return pd.DataFrame(rows)
+def closure_table(tables: pd.DataFrame) -> pd.DataFrame:
+    """Each method's closure (columns) per scenario (rows), from ``battery.method_table`` rows."""
+    wide = tables.pivot(index="scenario", columns="method", values="closure")
+    wide = wide.loc[pd.unique(tables["scenario"]), pd.unique(tables["method"])]
+    return wide.map(battery._pct).rename_axis(columns=None).reset_index()
 
 
 def report(
@@ -87,6 +82,7 @@ def report(
             f"## {scenario}\n\n{splits} splits.\n\n"
             + battery._shown(table).drop(columns="fit (s)").to_markdown(index=False)
         )
+    tables = pd.concat(method_rows, ignore_index=True)
     summary = pd.DataFrame.from_records(summary_rows)
     for key in ("closure_default", "closure_best"):
         summary[key] = summary[key].map(battery._pct)
@@ -105,11 +101,11 @@ def report(
         "",
         "## Closure of the pooled→oracle gap",
         "",
-        closure_table(metrics).to_markdown(index=False),
+        closure_table(tables).to_markdown(index=False),
         "",
         *sections,
     ]
-    return "\n".join(text) + "\n", pd.concat(method_rows, ignore_index=True)
+    return "\n".join(text) + "\n", tables
 
 
 def main(argv: list[str] | None = None) -> int:

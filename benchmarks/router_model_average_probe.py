@@ -23,7 +23,7 @@ import numpy as np
 
 from metarouter_econml import MetaRouter, PooledRouter
 from metarouter_econml._estimation import router_model_candidates
-from metarouter_econml._estimation._selection import validated_router_model
+from metarouter_econml._estimation._selection import select_router_model, validated_router_model
 
 
 class _Averaged:
@@ -72,7 +72,6 @@ for suffix, params in FORESTS.items():
 
 def _stochastic(base, name: str, boosted_params: dict):
     """``base`` whose validated boosted candidate is randomised like a forest."""
-    from metarouter_econml._estimation._selection import select_router_model
 
     class Stochastic(base):
         def _fit_router_model(self, X, target, seed):
