@@ -1,5 +1,10 @@
 """Averaging the router model with a forest, and forest-like boosting: probes (issue 11, §13m).
 
+Its results (§13m) were measured against the library at commit f7480ae, whose validated router
+model was never averaged. Since §13n the library averages kept boosted trees with a small forest
+itself, so the ``*_avg*`` methods run against today's library would average twice; check out
+f7480ae (``git worktree add``) and put it first on ``PYTHONPATH`` to reproduce §13m.
+
 Probes, not library changes. ``*_avg*`` methods: the default router model
 (``validated_router_model``) averaged with a LightGBM random forest (the default's forest
 candidate, with the changes of :data:`FORESTS`) whenever the validated choice is the boosted

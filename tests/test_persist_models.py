@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
-from sklearn.ensemble import RandomForestRegressor
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor, VotingRegressor
 from sklearn.linear_model import LinearRegression, Ridge, RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 from sklearn.svm import SVR
 from sklearn.tree import DecisionTreeRegressor, ExtraTreeRegressor
+from sklearn.utils import Bunch
 
 from metarouter_econml import MetaRouter, PooledRouter, load
 from metarouter_econml._persist import _archive, _save_load
@@ -40,9 +41,35 @@ def _fit(router, split):
         return router.fit(split.X_train, split.y_train, gold=split.gold_train)
 
 
+#: Boosting rounds of the LightGBM router model of ``pooled`` (explicit: the default may average).
+N_TREES = 60
+
+
 @pytest.fixture(scope="module")
 def pooled(split):
-    return _fit(PooledRouter(random_state=0), split)
+    model = lgb.LGBMRegressor(n_estimators=N_TREES, num_leaves=15, verbose=-1, random_state=0)
+    return _fit(PooledRouter(router_model=model, random_state=0), split)
+
+
+def _averaged_model():
+    """An average of boosted trees and a LightGBM random forest, the parts kept small."""
+    boosted = lgb.LGBMRegressor(n_estimators=30, num_leaves=7, verbose=-1, random_state=0)
+    forest = lgb.LGBMRegressor(
+        boosting_type="rf",
+        n_estimators=30,
+        num_leaves=15,
+        subsample=0.632,
+        subsample_freq=1,
+        colsample_bynode=0.33,
+        verbose=-1,
+        random_state=0,
+    )
+    return VotingRegressor([("boosted", boosted), ("forest", forest)])
+
+
+@pytest.fixture(scope="module")
+def averaged(split):
+    return _fit(PooledRouter(router_model=_averaged_model(), random_state=0), split)
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +196,7 @@ def test_inconsistent_forests_are_refused(split, tmp_path):
         (lambda m: setattr(m, "_n_features", 9), "its feature counts {'_n_features': 9,"),
         (
             lambda m: setattr(m._Booster, "best_iteration", 10**6),
-            "its Booster's best_iteration 1000000 is not within its 300 iterations.",
+            f"its Booster's best_iteration 1000000 is not within its {N_TREES} iterations.",
         ),
         (
             lambda m: m.set_params(n_jobs=10**6),
@@ -221,6 +248,140 @@ def test_a_router_model_that_predicts_nan_is_refused(pooled, split, tmp_path):
         twin.save(tmp_path / "never.mr")
 
 
+# -- averaged router models (VotingRegressor) ----------------------------------------------------
+def test_an_averaged_router_model_round_trips(averaged, split, tmp_path):
+    averaged.save(tmp_path / "router.mr")
+    twin = load(tmp_path / "router.mr")
+    model, original = twin.router_model_, averaged.router_model_
+    assert type(model) is VotingRegressor and model.weights is None
+    assert [type(part) for part in model.estimators_] == [lgb.LGBMRegressor] * 2
+    assert [model.named_estimators_[name] for name in ("boosted", "forest")] == model.estimators_
+    X = split.X_test.to_numpy()
+    np.testing.assert_array_equal(model.predict(X), original.predict(X))
+    for part, saved in zip(model.estimators_, original.estimators_, strict=True):
+        np.testing.assert_array_equal(part.predict(X), saved.predict(X))
+    np.testing.assert_array_equal(twin.predict(split.X_test), averaged.predict(split.X_test))
+    weight = averaged.threshold_for_ratio(split.X_test, 0.4)
+    np.testing.assert_array_equal(
+        twin.route(split.X_test, weight), averaged.route(split.X_test, weight)
+    )
+
+
+def test_a_meta_router_with_an_averaged_router_model_round_trips(split, tmp_path):
+    router = _fit(
+        MetaRouter(learner="r", cv=2, router_model=_averaged_model(), random_state=0), split
+    )
+    router.save(tmp_path / "router.mr")
+    twin = load(tmp_path / "router.mr")
+    assert type(twin.router_model_) is VotingRegressor
+    np.testing.assert_array_equal(twin.predict(split.X_test), router.predict(split.X_test))
+    np.testing.assert_array_equal(
+        twin.estimate_bias(split.X_test), router.estimate_bias(split.X_test)
+    )
+
+
+def _one_part(model):
+    model.estimators = model.estimators[:1]
+    model.estimators_ = model.estimators_[:1]
+    model.named_estimators_ = Bunch(boosted=model.estimators_[0])
+
+
+def _named_copy(model):
+    model.named_estimators_["forest"] = copy.deepcopy(model.estimators_[1])
+
+
+def _named_swapped(model):
+    model.named_estimators_ = Bunch(boosted=model.estimators_[1], forest=model.estimators_[0])
+
+
+def _replace_forest(model, part):
+    model.estimators_[1] = model.named_estimators_["forest"] = part
+
+
+def _svr_part(model):
+    _replace_forest(model, SVR().fit(np.ones((4, 6)), np.arange(4.0)))
+
+
+def _part_features(model):
+    model.estimators_[1]._n_features_in = 5  # part 0 gives the average its n_features_in_
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_one_part, "`estimators_` must be a list of at least 2 fitted regressors; got 1."),
+        (
+            lambda m: setattr(m, "weights", [1.0, 3.0]),
+            "`weights` is [1.0, 3.0]; router files hold the plain average (weights=None).",
+        ),
+        (
+            lambda m: m.estimators.append(("third", Ridge())),
+            "`estimators` must name each of its 2 fitted parts once (none 'drop'); got "
+            "['boosted', 'forest', 'third'].",
+        ),
+        (
+            _named_copy,
+            "`named_estimators_` must map ['boosted', 'forest'] to the fitted parts of "
+            "`estimators_`, in order (the same objects).",
+        ),
+        (_named_swapped, "`named_estimators_` must map ['boosted', 'forest'] to the fitted"),
+        (
+            _svr_part,
+            "part 'forest' is a sklearn.svm._classes.SVR, not one of DecisionTreeRegressor",
+        ),
+        (_part_features, "part 'forest': n_features_in_ is 5 for a router of 6."),
+        (
+            lambda m: m.estimators_[1]._Booster.__setattr__("best_iteration", 10**6),
+            "part 'forest': its Booster's best_iteration 1000000 is not within its 30 iterations.",
+        ),
+        (
+            lambda m: m.estimators_[0].set_params(n_jobs=10**6),
+            f"part 'boosted': `n_jobs` is 1000000; at most {MAX_THREADS} threads.",
+        ),
+    ],
+    ids=[
+        "one part",
+        "weights",
+        "names",
+        "named copy",
+        "named swapped",
+        "svr part",
+        "part features",
+        "part booster",
+        "part threads",
+    ],
+)
+def test_inconsistent_averaged_models_are_refused(averaged, tmp_path, edit, message):
+    model = copy.deepcopy(averaged.router_model_)
+    edit(model)
+    path = _forge(tmp_path / "forged.mr", _payload_of(averaged, router_model_=model))
+    _refused(path, f"its router model VotingRegressor is inconsistent: {message}")
+    twin = copy.copy(averaged)
+    twin.router_model_ = model
+    with pytest.raises(ValueError, match="^" + re.escape("Cannot save this PooledRouter: its")):
+        twin.save(tmp_path / "never.mr")
+
+
+def test_an_averaged_model_whose_part_predicts_nan_is_refused(averaged, tmp_path):
+    model = copy.deepcopy(averaged.router_model_)
+    _replace_forest(model, _nan_leaves(model.estimators_[1]))
+    path = _forge(tmp_path / "forged.mr", _payload_of(averaged, router_model_=model))
+    _refused(path, "its router model VotingRegressor predicts [nan] for a row of zeros; it must")
+
+
+def test_an_averaged_model_with_an_untrusted_part_is_refused(averaged, split, tmp_path):
+    model = copy.deepcopy(averaged.router_model_)
+    hist = HistGradientBoostingRegressor(max_iter=5).fit(split.X_train.to_numpy(), split.y_train)
+    _replace_forest(model, hist)
+    path = _forge(tmp_path / "forged.mr", _payload_of(averaged, router_model_=model))
+    with pytest.raises(TypeError, match="contains types that metarouter_econml does not trust"):
+        load(path)
+    twin = copy.copy(averaged)
+    twin.router_model_ = model
+    with pytest.raises(ValueError, match=r"\['router_model_'\] contain types that `load` does"):
+        twin.save(tmp_path / "never.mr")
+
+
 # -- overlap and CATE models -------------------------------------------------------------------
 def test_inconsistent_overlap_models_are_refused(trimmed, tmp_path):
     models = copy.deepcopy(trimmed.overlap_models_)
@@ -267,8 +428,15 @@ def test_a_fallback_without_a_finite_shift_is_refused(split, tmp_path):
         make_pipeline(StandardScaler(), Ridge()),
         DecisionTreeRegressor(max_depth=4, random_state=0),
         LinearRegression(),
+        VotingRegressor(
+            [
+                ("scaled", make_pipeline(StandardScaler(), Ridge())),
+                ("tree", DecisionTreeRegressor(max_depth=4, random_state=0)),
+                ("lgbm", lgb.LGBMRegressor(n_estimators=10, verbose=-1, random_state=0)),
+            ]
+        ),
     ],
-    ids=["pipeline", "tree", "linear"],
+    ids=["pipeline", "tree", "linear", "average"],
 )
 def test_checked_router_models_round_trip(router_model, split, tmp_path):
     router = _fit(PooledRouter(router_model=router_model, random_state=0), split)

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 from conftest import feature_layouts, make_split
 from lightgbm import LGBMRegressor
+from sklearn.ensemble import VotingRegressor
 from sklearn.linear_model import Ridge
 
 from metarouter_econml import MeanShiftRouter, MetaRouter, PooledRouter, load
 from metarouter_econml._compat import lightgbm_booster_predictor
-from metarouter_econml._routers._serving import serving_models
+from metarouter_econml._routers._serving import serving_models, voting_predictor
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +27,30 @@ def _fit(router, split, X=None):
         return router.fit(X, split.y_train, gold=split.gold_train)
 
 
+def _lgbm(random_state=0, **params):
+    return LGBMRegressor(
+        n_estimators=40, num_leaves=7, verbose=-1, random_state=random_state, **params
+    )
+
+
+def _averaged(n_forests=1, **params):
+    """Boosted trees averaged with ``n_forests`` LightGBM random forests."""
+    forests = [
+        (
+            f"forest{i}",
+            _lgbm(
+                boosting_type="rf",
+                subsample=0.632,
+                subsample_freq=1,
+                colsample_bynode=0.33,
+                random_state=i,
+            ),
+        )
+        for i in range(n_forests)
+    ]
+    return VotingRegressor([("boosted", _lgbm()), *forests], **params)
+
+
 ROUTERS = {
     "meta r": lambda: MetaRouter(random_state=0),
     "meta dr": lambda: MetaRouter(learner="dr", random_state=0),
@@ -37,6 +62,10 @@ ROUTERS = {
         random_state=0,
     ),
     "mean shift ridge": lambda: MeanShiftRouter(router_model=Ridge(), random_state=0),
+    "meta averaged": lambda: MetaRouter(router_model=_averaged(), random_state=0),
+    "pooled averaged n_jobs=2": lambda: PooledRouter(
+        router_model=_averaged(2, n_jobs=2), n_jobs=2, random_state=0
+    ),
 }
 
 
@@ -56,11 +85,41 @@ def test_serving_path_gives_the_wrappers_bits(split, name):
 
 
 def test_lightgbm_router_models_take_the_booster_path(split):
-    router = _fit(MetaRouter(random_state=0), split)
+    router = _fit(MetaRouter(router_model=_lgbm(), random_state=0), split)
     assert lightgbm_booster_predictor(router.router_model_) is not None
     assert serving_models(router).psi is not router.router_model_.predict
     other = _fit(MeanShiftRouter(router_model=Ridge(), random_state=0), split)
     assert lightgbm_booster_predictor(other.router_model_) is None
+
+
+@pytest.mark.parametrize("n_forests", [1, 2])
+def test_averaged_router_models_average_the_boosters_bit_for_bit(split, n_forests):
+    router = _fit(
+        PooledRouter(router_model=_averaged(n_forests), random_state=0),
+        split,
+        split.X_train.to_numpy(),
+    )
+    model = router.router_model_
+    predictor = voting_predictor(model)
+    assert predictor is not None and serving_models(router).psi is not model.predict
+    for kind, X in feature_layouts(split).items():
+        X = np.asarray(X, dtype=np.float64)
+        assert np.array_equal(predictor(X), model.predict(X)), kind
+        assert np.array_equal(router.predict(X), model.predict(X) / router.scale_), kind
+    boosted, forest = (part.predict(split.X_test.to_numpy()) for part in model.estimators_[:2])
+    assert not np.array_equal(boosted, forest)  # the parts differ: a real average
+
+
+def test_other_averages_use_their_own_predict(split):
+    for model in [
+        _averaged(weights=[1.0, 2.0]),
+        VotingRegressor([("boosted", _lgbm()), ("ridge", Ridge())]),
+    ]:
+        router = _fit(PooledRouter(router_model=model, random_state=0), split)
+        assert voting_predictor(router.router_model_) is None
+        assert serving_models(router).psi == router.router_model_.predict
+    plain = _lgbm().fit(np.zeros((3, split.X_train.shape[1])), np.arange(3.0))
+    assert voting_predictor(plain) is None
 
 
 def test_the_cache_follows_a_refit_and_is_not_pickled(split):

@@ -29,6 +29,8 @@ from ._models import (
     default_router_model,
     final_stage_candidates,
     lightgbm_regressor,
+    router_average_partner,
+    router_forest,
     router_model_candidates,
 )
 from ._propensity import (
@@ -76,6 +78,8 @@ __all__ = [
     "out_of_fold_propensity",
     "paired_losses",
     "propensity_bounds",
+    "router_average_partner",
+    "router_forest",
     "router_model_candidates",
     "select_final_stage",
     "select_router_model",

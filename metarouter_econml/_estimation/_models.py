@@ -15,6 +15,8 @@ from sklearn.model_selection import GridSearchCV
 __all__ = [
     "LEARNER_MODELS",
     "MODEL_PARAMS",
+    "ROUTER_AVERAGE_LEAVES",
+    "ROUTER_AVERAGE_TREES",
     "ROUTER_CV_ROWS",
     "ROUTER_LEARNING_RATE",
     "ROUTER_MAX_TREES",
@@ -24,6 +26,8 @@ __all__ = [
     "default_router_model",
     "final_stage_candidates",
     "lightgbm_regressor",
+    "router_average_partner",
+    "router_forest",
     "router_model_candidates",
 ]
 
@@ -172,18 +176,48 @@ ROUTER_MAX_TREES = 600
 ROUTER_LEARNING_RATE = 0.05
 
 
+#: Trees and leaves of the forest averaged with the boosted router model whenever validation
+#: keeps the boosted trees (``_selection.select_router_model``): a smaller forest than the
+#: candidate, chosen on the battery (``benchmarks/RESULTS.md`` §13n).
+ROUTER_AVERAGE_TREES = 50
+ROUTER_AVERAGE_LEAVES = 15
+
+
+def router_forest(
+    random_state: int, n_jobs: int = 1, *, n_estimators: int = 200, num_leaves: int = 63
+):
+    """A LightGBM random forest as in the paper, for the router model.
+
+    ``boosting_type="rf"``: ``n_estimators`` trees of up to ``num_leaves`` leaves on subsamples
+    of 63% of the rows (a bootstrap's share of distinct rows), a third of the features per
+    split, leaves of at least 5 rows. It averages instead of chasing residuals; the per-split
+    feature sampling is what makes it rank differently from boosting (``benchmarks/RESULTS.md``
+    §13m).
+    """
+    return lightgbm_regressor(
+        random_state,
+        n_estimators=n_estimators,
+        learning_rate=1.0,
+        n_jobs=n_jobs,
+        boosting_type="rf",
+        num_leaves=num_leaves,
+        min_child_samples=5,
+        subsample=0.632,
+        colsample_bytree=1.0,
+        colsample_bynode=0.33,
+    )
+
+
 def router_model_candidates(random_state: int, n_jobs: int = 1, *, n_rows: int = 0) -> dict:
     """The models of ``psi`` every router chooses between when ``router_model`` is None.
 
     ``"boosted"``, the reference: up to :data:`ROUTER_CV_ROWS` training rows (``n_rows``), 300
     boosted trees of 15 leaves (learning rate 0.03); above, up to :data:`ROUTER_MAX_TREES` trees
     at learning rate :data:`ROUTER_LEARNING_RATE`, their number chosen by early stopping on a
-    hold-out (``_selection.select_router_model``). ``"forest"``: a random forest as in the paper
-    (LightGBM's ``boosting_type="rf"``: 200 trees on subsamples of 63% of the rows (a
-    bootstrap's share of distinct rows), a third of the features per split, leaves of at least
-    5 rows), which averages instead of chasing residuals: it holds up on small data and ranks
-    labels with little signal better than boosting (``benchmarks/RESULTS.md`` §13k). Both are
-    LightGBM models, so routers keep one serving path and one saved format.
+    hold-out (``_selection.select_router_model``). ``"forest"``: :func:`router_forest` (200
+    trees of 63 leaves), which holds up on small data and ranks labels with little signal
+    better than boosting (``benchmarks/RESULTS.md`` §13k). Both are LightGBM models, so routers
+    keep one serving path and one saved format.
     """
     if n_rows > ROUTER_CV_ROWS:
         boosted = lightgbm_regressor(
@@ -194,19 +228,21 @@ def router_model_candidates(random_state: int, n_jobs: int = 1, *, n_rows: int =
         )
     else:
         boosted = default_router_model(random_state, n_jobs)
-    forest = lightgbm_regressor(
+    return {"boosted": boosted, "forest": router_forest(random_state, n_jobs)}
+
+
+def router_average_partner(random_state: int, n_jobs: int = 1):
+    """The forest averaged with the boosted router model when validation keeps it.
+
+    :func:`router_forest` with :data:`ROUTER_AVERAGE_TREES` trees of
+    :data:`ROUTER_AVERAGE_LEAVES` leaves.
+    """
+    return router_forest(
         random_state,
-        n_estimators=200,
-        learning_rate=1.0,
-        n_jobs=n_jobs,
-        boosting_type="rf",
-        num_leaves=63,
-        min_child_samples=5,
-        subsample=0.632,
-        colsample_bytree=1.0,
-        colsample_bynode=0.33,
+        n_jobs,
+        n_estimators=ROUTER_AVERAGE_TREES,
+        num_leaves=ROUTER_AVERAGE_LEAVES,
     )
-    return {"boosted": boosted, "forest": forest}
 
 
 def default_overlap_model(random_state: int, n_jobs: int = 1):

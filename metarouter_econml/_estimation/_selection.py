@@ -13,7 +13,10 @@ and the data at hand decide between them.
   is kept and EconML refits only its final stage (``refit_final``).
 * **Router model** (``router_model=None``). Held-out squared error on the router's own
   training labels (scikit-learn's ``cross_val_predict``, or one hold-out on large data); the
-  reference model is replaced only on evidence (one standard error of the paired difference).
+  reference model (boosted trees) is replaced only on evidence (one standard error of the
+  paired difference). When the boosted trees are kept they are averaged with a small random
+  forest (scikit-learn's ``VotingRegressor``), which ranks queries differently and better on
+  part of the battery where squared error cannot tell the two apart.
 """
 
 from __future__ import annotations
@@ -21,14 +24,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.ensemble import VotingRegressor
 from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, cross_val_predict
 
-from ._models import ROUTER_CV_ROWS, router_model_candidates
+from ._models import ROUTER_CV_ROWS, router_average_partner, router_model_candidates
 
 __all__ = [
     "ONE_SE_RULE",
     "ROUTER_CV_FOLDS",
-    "ROUTER_CV_ROWS",
     "ROUTER_STOPPING_ROUNDS",
     "cached_pseudo_outcomes",
     "keep_reference_unless_beaten",
@@ -198,7 +201,12 @@ def _fit_early_stopped(model, X_train, y_train, X_held, y_held):
 
 
 def select_router_model(
-    candidates: dict, X: np.ndarray, y: np.ndarray, *, random_state: int
+    candidates: dict,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    random_state: int,
+    partner: object | None = None,
 ) -> tuple[object, pd.DataFrame]:
     """Choose and fit the router model on held-out rows of its training labels.
 
@@ -222,11 +230,20 @@ def select_router_model(
       choose the nearly constant boosted model there, which ranks queries worst.
 
     The chosen candidate is refitted on all rows (the boosted trees with their chosen number).
+    When it is the reference and a ``partner`` (an unfitted regressor) is given, the model
+    returned is the average of the two, both fitted on all rows (scikit-learn's
+    ``VotingRegressor``, parts named after the reference and ``"forest"``): averaging the
+    boosted trees with a small forest gains where the forest ranks better and costs less where
+    it ranks worse, which held-out squared error cannot tell apart (``benchmarks/RESULTS.md``
+    §13m, §13n). The partner is not scored. A LightGBM random forest (chosen, or the partner)
+    with a tree that never split (constant labels or features, a few dozen rows) is not used:
+    LightGBM gives such a tree the output 0, not its rows' mean, so the forest's predictions
+    shrink towards 0; the reference alone is returned instead (and marked ``chosen``).
 
     Returns
     -------
     model : regressor
-        The chosen candidate, fitted on all rows.
+        The chosen candidate (or its average with ``partner``), fitted on all rows.
     table : DataFrame
         One row per candidate, and on large data one for the constant prediction (index
         ``router_model``: ``"boosted"``, ``"mean"``, ``"forest"``): ``mse`` (held-out mean
@@ -236,8 +253,38 @@ def select_router_model(
         mean) and ``chosen``.
     """
     if X.shape[0] <= ROUTER_CV_ROWS:
-        return _cross_validated_choice(candidates, X, y, random_state)
-    return _hold_out_choice(candidates, X, y, random_state)
+        models, table = _cross_validated_choice(candidates, X, y, random_state)
+    else:
+        models, table = _hold_out_choice(candidates, X, y, random_state)
+    reference = next(iter(models))
+    chosen = str(table.index[table["chosen"]][0])
+    if chosen != reference:
+        model = models[chosen].fit(X, y)
+        if not _unsplit_forest_trees(model):
+            return model, table
+        # constant labels or features: the forest cannot split, and would predict 0
+        chosen = reference
+        table["chosen"] = table.index == reference
+    if partner is None:
+        return models[reference].fit(X, y), table
+    average = VotingRegressor([(reference, models[reference]), ("forest", clone(partner))])
+    average.fit(X, y)
+    if _unsplit_forest_trees(average.named_estimators_["forest"]):
+        return average.named_estimators_[reference], table
+    return average, table
+
+
+def _unsplit_forest_trees(model) -> int:
+    """Trees that never split in a fitted LightGBM random forest (0 for any other model).
+
+    LightGBM (4.7) gives such a tree the output 0, not the mean of its rows, and a random
+    forest averages the outputs: on constant labels or features, or a few dozen rows, its
+    predictions shrink towards 0. A forest with such trees is not used.
+    """
+    params = model.get_params() if hasattr(model, "get_params") else {}
+    if params.get("boosting_type") != "rf" or not hasattr(model, "booster_"):
+        return 0
+    return model.booster_.model_to_string().count("\nnum_leaves=1\n")
 
 
 def _trees(model) -> float:
@@ -260,7 +307,7 @@ def _cross_validated_choice(candidates: dict, X, y, random_state: int):
         table, reference, margin=ONE_SE_RULE, score="mse", higher_is_better=False
     )
     table["chosen"] = table.index == chosen
-    return clone(candidates[chosen]).fit(X, y), table
+    return {name: clone(model) for name, model in candidates.items()}, table
 
 
 def _hold_out_choice(candidates: dict, X, y, random_state: int):
@@ -275,24 +322,27 @@ def _hold_out_choice(candidates: dict, X, y, random_state: int):
     learns = keep_reference_unless_beaten(
         table, "mean", margin=ONE_SE_RULE, score="mse", higher_is_better=False
     )
-    if learns == boosted_name:
-        chosen, model = boosted_name, clone(boosted).set_params(n_estimators=trees)
-    else:
-        chosen, model = fallback_name, clone(fallback)
+    chosen = boosted_name if learns == boosted_name else fallback_name
+    models = {
+        boosted_name: clone(boosted).set_params(n_estimators=trees),
+        fallback_name: clone(fallback),
+    }
     table.loc[fallback_name] = np.nan  # not scored
     table = table.rename_axis("router_model")
     table["trees"] = [float(trees), 0.0, _trees(fallback)]
     table["chosen"] = table.index == chosen
-    return model.fit(X, y), table
+    return models, table
 
 
 def validated_router_model(
-    X: np.ndarray, y: np.ndarray, *, random_state: int, n_jobs: int = 1
+    X: np.ndarray, y: np.ndarray, *, random_state: int, n_jobs: int = 1, average: bool = True
 ) -> tuple[object, pd.DataFrame]:
     """The default router model, chosen and fitted on ``(X, y)``.
 
     The candidates of :func:`router_model_candidates` for this many rows, chosen by
-    :func:`select_router_model`.
+    :func:`select_router_model`; the boosted trees, when kept, are averaged with
+    :func:`~._models.router_average_partner` unless ``average`` is False.
     """
     candidates = router_model_candidates(random_state, n_jobs, n_rows=X.shape[0])
-    return select_router_model(candidates, X, y, random_state=random_state)
+    partner = router_average_partner(random_state, n_jobs) if average else None
+    return select_router_model(candidates, X, y, random_state=random_state, partner=partner)

@@ -9,8 +9,8 @@ What is saved, and what is not
     * The router model (``router_model_``) whole. A LightGBM model travels as LightGBM's own
       text model, which is data, not code. Router, CATE and overlap models must be of the
       types whose fitted state :mod:`._models` checks (LightGBM, scikit-learn trees and
-      forests, linear models, pipelines of ``StandardScaler`` and one of these); ``save``
-      refuses others.
+      forests, linear models, pipelines of ``StandardScaler`` and one of these, unweighted
+      ``VotingRegressor`` averages of these); ``save`` refuses others.
     * For a :class:`~metarouter_econml.MetaRouter` with a CATE learner, the final stage of its
       EconML estimator only: the final CATE model and, if EconML standardised the features
       first, its fitted ``StandardScaler`` featurizer (other featurizers are refused). A loaded

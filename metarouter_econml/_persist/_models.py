@@ -11,7 +11,8 @@ checks; it refuses any other type, at save and at load.
 Regressors (router and CATE models)
     ``LGBMRegressor``; ``DecisionTreeRegressor``, ``ExtraTreeRegressor`` and the forests
     ``RandomForestRegressor``, ``ExtraTreesRegressor`` of them; ``LinearRegression``,
-    ``Ridge``, ``RidgeCV``, ``Lasso``, ``LassoCV``, ``ElasticNet``, ``ElasticNetCV``.
+    ``Ridge``, ``RidgeCV``, ``Lasso``, ``LassoCV``, ``ElasticNet``, ``ElasticNetCV``; a
+    ``VotingRegressor`` (the plain average) of these.
 Classifiers (overlap models, binary)
     ``LGBMClassifier``; ``DecisionTreeClassifier``, ``ExtraTreeClassifier``,
     ``RandomForestClassifier``, ``ExtraTreesClassifier``; ``LogisticRegression``.
@@ -36,6 +37,11 @@ What is checked, against the router's number of features ``n``
       classifier), finite; forests: a non-empty list of trees of the forest's kind, each checked;
     * linear models: ``coef_`` of shape ``(n,)`` (``(1, n)`` for a logistic regression), a
       scalar ``intercept_`` (shape ``(1,)``), all finite; two classes for a classifier;
+    * ``VotingRegressor``: ``weights`` None (predicting averages the parts), ``estimators_`` a
+      list of at least two parts, each a regressor of the types above (or a pipeline) that
+      passes its own checks, ``estimators`` naming each once (none ``"drop"``) and
+      ``named_estimators_`` a ``Bunch`` of exactly these names to the very objects of
+      ``estimators_``, in order, so that its named parts are the ones it predicts with;
     * ``StandardScaler`` (pipeline step or featurizer): ``mean_`` and ``scale_`` of shape
       ``(n,)`` where they are used, finite, ``scale_`` positive;
     * an EconML forest's arrays: every check of :func:`._forest.check_forest` (node and feature
@@ -205,10 +211,10 @@ def _check_final_stage(kind: str, stage: Any, n_features: int, source: str) -> N
 
 
 def _check_model(model: Any, n_features: int, role: str, classifier: bool, source: str) -> None:
-    regressors, classifiers, pipeline = model_types()
+    regressors, classifiers, _ = model_types()
     table = classifiers if classifier else regressors
     name = type(model).__name__
-    check = _pipeline(table) if type(model) is pipeline else table.get(type(model))
+    check = _check_of(model, table)
     if check is None:
         raise ValueError(
             f"{source}: its {role} is a {type(model).__module__}.{name}, which router files "
@@ -220,6 +226,11 @@ def _check_model(model: Any, n_features: int, role: str, classifier: bool, sourc
     _check_features(model, n_features, bad)
     _check_threads(model, bad)
     check(model, n_features, bad)
+
+
+def _check_of(model: Any, table: dict[type, Check]) -> Check | None:
+    """The check of ``model``'s type in ``table`` (a pipeline's of its own), or None."""
+    return _pipeline(table) if type(model) is model_types()[2] else table.get(type(model))
 
 
 def _check_features(model: Any, n_features: int, bad: str) -> None:
@@ -412,6 +423,64 @@ def _pipeline(table: dict[type, Check]) -> Check:
     return check
 
 
+# -- averages of regressors ------------------------------------------------------------------------
+def _voting(table: dict[type, Check]) -> Check:
+    """The check of a ``VotingRegressor`` whose parts are regressors of ``table``."""
+    from sklearn.utils import Bunch
+
+    def check(model: Any, n_features: int, bad: str) -> None:
+        weights = model.weights
+        if weights is not None:
+            raise ValueError(
+                f"{bad}: `weights` is {weights!r:.80}; router files hold the plain average "
+                "(weights=None)."
+            )
+        parts = getattr(model, "estimators_", None)
+        if not (isinstance(parts, list) and len(parts) >= 2):
+            found = len(parts) if isinstance(parts, list) else type(parts).__name__
+            raise ValueError(
+                f"{bad}: `estimators_` must be a list of at least 2 fitted regressors; got {found}."
+            )
+        declared = model.estimators
+        if not (
+            isinstance(declared, list)
+            and all(
+                isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
+                for pair in declared
+            )
+        ):
+            raise ValueError(f"{bad}: `estimators` is not a list of (name, estimator) pairs.")
+        names = [name for name, _ in declared]
+        if len(names) != len(parts) or len(set(names)) != len(names):
+            raise ValueError(
+                f"{bad}: `estimators` must name each of its {len(parts)} fitted parts once (none "
+                f"'drop'); got {names!r:.120}."
+            )
+        named: Any = getattr(model, "named_estimators_", None)
+        if not (
+            type(named) is Bunch
+            and list(named) == names
+            and all(named[name] is part for name, part in zip(names, parts, strict=True))
+        ):
+            raise ValueError(
+                f"{bad}: `named_estimators_` must map {names} to the fitted parts of "
+                "`estimators_`, in order (the same objects)."
+            )
+        for name, part in zip(names, parts, strict=True):
+            part_bad = f"{bad}: part {name!r}"
+            part_check = _check_of(part, table)
+            if part_check is None:
+                raise ValueError(
+                    f"{part_bad} is a {type(part).__module__}.{type(part).__name__}, not one of "
+                    f"{', '.join(sorted(cls.__name__ for cls in table))} or a Pipeline of them."
+                )
+            _check_features(part, n_features, part_bad)
+            _check_threads(part, part_bad)
+            part_check(part, n_features, part_bad)
+
+    return check
+
+
 @cache
 def model_types() -> tuple[dict[type, Check], dict[type, Check], type]:
     """The allowed regressors and classifiers, each with its check, and scikit-learn's Pipeline.
@@ -425,6 +494,7 @@ def model_types() -> tuple[dict[type, Check], dict[type, Check], type]:
         ExtraTreesRegressor,
         RandomForestClassifier,
         RandomForestRegressor,
+        VotingRegressor,
     )
     from sklearn.linear_model import (
         ElasticNet,
@@ -455,6 +525,7 @@ def model_types() -> tuple[dict[type, Check], dict[type, Check], type]:
             _linear_regressor,
         ),
     }
+    regressors[VotingRegressor] = _voting(regressors)  # its parts: any of the table, itself too
     classifiers: dict[type, Check] = {
         LGBMClassifier: _lightgbm(classifier=True),
         DecisionTreeClassifier: _tree(classifier=True),

@@ -50,7 +50,8 @@ __all__ = [
 
 SCHEMA_NAME = "schema.json"
 MAX_SCHEMA_BYTES = 64 << 20
-# A router's schema nests 15 to 17 levels (router, sections, estimator, its state, ...).
+# A router's schema nests 15 to 17 levels (router, sections, estimator, its state, ...); 20 with
+# a VotingRegressor router model (its parts' states one list deeper).
 MAX_SCHEMA_DEPTH = 64
 _ARRAY_SUFFIX = ".npy"
 _HEAD_BYTES = 1 << 16

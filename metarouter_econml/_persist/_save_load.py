@@ -39,6 +39,8 @@ TRUSTED_TYPES = (
     "lightgbm.basic.Booster",  # restored from LightGBM's text model
     "sklearn.tree._tree.Tree",  # node storage of scikit-learn trees and forests
     "sklearn.model_selection._split.KFold",  # the `cv` of the lasso final stage (3 ints/bools)
+    # a dict of names to estimators (a VotingRegressor's `named_estimators_`), checked by ._models
+    "sklearn.utils._bunch.Bunch",
 )
 
 _SECTIONS = ("params", "attributes", "frames", "string_arrays")

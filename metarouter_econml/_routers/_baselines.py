@@ -43,7 +43,9 @@ class GoldOnlyRouter(BaseRouter):
         training labels by more than one standard error of the paired difference (below 10
         rows, boosted trees without a choice). Above: boosted trees whose number is chosen by
         early stopping on a 25% hold-out, kept when they beat the mean of the labels there by
-        more than one standard error, otherwise the forest. The scores are kept in
+        more than one standard error, otherwise the forest. Boosted trees, when kept, are
+        averaged with a small random forest (50 trees of 15 leaves, scikit-learn's
+        ``VotingRegressor``; ``benchmarks/RESULTS.md`` §13n). The scores are kept in
         ``router_model_scores_``.
     gold_scale : {"variance", "wasserstein", "none"} or float, default="variance"
         How GS labels are put on the PB scale before training (see :class:`MetaRouter`).
@@ -60,7 +62,8 @@ class GoldOnlyRouter(BaseRouter):
     Attributes
     ----------
     router_model_ : regressor
-        The fitted psi regressor.
+        The fitted psi regressor (with ``router_model=None``: a LightGBM model, or the
+        ``VotingRegressor`` averaging the boosted trees with the small forest).
     router_model_scores_ : DataFrame or None
         With ``router_model=None``: per candidate (index ``"boosted"``, ``"forest"``; above
         2,000 rows also ``"mean"``, the constant prediction), the held-out mean squared error

@@ -183,7 +183,9 @@ class MetaRouter(BaseRouter):
         training labels better on held-out rows by more than one standard error; above 2,000
         rows the boosted trees choose their number by early stopping on a hold-out and give way
         to the forest when they do not beat the labels' mean there (see
-        ``router_model_scores_``).
+        ``router_model_scores_``). Kept boosted trees are averaged with a small random forest
+        (50 trees of 15 leaves; scikit-learn's ``VotingRegressor``), which ranks queries
+        better on part of ``benchmarks/RESULTS.md``'s battery (§13n).
     cv : int, default=3
         Number of cross-fitting folds, stratified on the gold flag (why 3:
         ``benchmarks/RESULTS.md``). ``fit`` warns with fewer than 20 gold-standard rows (a noisy
@@ -284,7 +286,8 @@ class MetaRouter(BaseRouter):
         The standardisation the built-in learners see, ``(X - mean) / scale`` (rounded to
         float32 precision); None for an EconML estimator passed as ``learner`` or a baseline.
     router_model_ : regressor
-        The fitted psi regressor.
+        The fitted psi regressor (with ``router_model=None``: a LightGBM model, or the
+        ``VotingRegressor`` averaging the boosted trees with the small forest).
     router_model_scores_ : DataFrame or None
         With ``router_model=None``: per candidate router model (``"boosted"``, ``"forest"``;
         above 2,000 rows also ``"mean"``, the constant prediction the boosted trees must beat),

@@ -348,6 +348,7 @@ def _router_config(router: MetaRouter) -> dict:
     }
     if getattr(router, "overlap_mask_", None) is not None:
         config["preference_outside_overlap"] = router.n_preference_outside_
+    config["router_model"] = _model_summary(router.router_model_)
     for key, attribute, loss in (
         ("final_stage", "final_stage_scores_", "loss"),
         ("router_model_choice", "router_model_scores_", "mse"),
@@ -357,6 +358,17 @@ def _router_config(router: MetaRouter) -> dict:
         if scores is not None:  # what was tried, its held-out loss, and what won
             config[key] = _choice_summary(scores, loss)
     return config
+
+
+def _model_summary(model) -> str:
+    """``"LGBMRegressor (312 trees)"``; an average: ``"average of boosted: ..., forest: ..."``."""
+    parts = getattr(model, "named_estimators_", None)
+    if parts is not None and type(model).__name__ == "VotingRegressor":
+        return "average of " + ", ".join(
+            f"{name}: {_model_summary(part)}" for name, part in parts.items()
+        )
+    trees = model.get_params().get("n_estimators") if hasattr(model, "get_params") else None
+    return type(model).__name__ + ("" if trees is None else f" ({trees} trees)")
 
 
 def _choice_summary(scores: pd.DataFrame, loss: str) -> str:

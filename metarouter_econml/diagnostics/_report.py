@@ -52,7 +52,8 @@ class DiagnosticReport:
         Why the refutations were skipped (no CATE estimator, or none requested); None when run.
     router_config : mapping
         The router's configuration: learner (asked and used), ``n_gold``, ``n_preference``,
-        ``scale``, overlap mode, ``cv``, ``random_state``, the CATE estimator's class, and each
+        ``scale``, overlap mode, ``cv``, ``random_state``, the CATE estimator's class, the
+        fitted router model (``router_model``: its class and trees, or its parts), and each
         validated choice with its candidates' held-out scores: ``final_stage`` (held-out loss),
         ``router_model_choice`` (held-out squared error) and, with ``learner="auto"``,
         ``auto_choice`` (held-out GS efficiency gain).
