@@ -222,7 +222,11 @@ def _check_model(model: Any, n_features: int, role: str, classifier: bool, sourc
             f"{role[1:]}s can be {', '.join(sorted(cls.__name__ for cls in table))}, or a "
             "Pipeline of StandardScaler steps and one of these."
         )
-    bad = f"{source}: its {role} {name} is inconsistent"
+    _check_fitted(model, check, n_features, f"{source}: its {role} {name} is inconsistent")
+
+
+def _check_fitted(model: Any, check: Check, n_features: int, bad: str) -> None:
+    """Every check of a fitted model: its number of features, its threads, its type's ``check``."""
     _check_features(model, n_features, bad)
     _check_threads(model, bad)
     check(model, n_features, bad)
@@ -415,10 +419,7 @@ def _pipeline(table: dict[type, Check]) -> Check:
                 f"{bad}: its last step is a {type(final).__name__}, not one of "
                 f"{', '.join(sorted(cls.__name__ for cls in table))}."
             )
-        final_bad = f"{bad}: step {steps[-1][0]!r}"
-        _check_features(final, n_features, final_bad)
-        _check_threads(final, final_bad)
-        final_check(final, n_features, final_bad)
+        _check_fitted(final, final_check, n_features, f"{bad}: step {steps[-1][0]!r}")
 
     return check
 
@@ -474,9 +475,7 @@ def _voting(table: dict[type, Check]) -> Check:
                     f"{part_bad} is a {type(part).__module__}.{type(part).__name__}, not one of "
                     f"{', '.join(sorted(cls.__name__ for cls in table))} or a Pipeline of them."
                 )
-            _check_features(part, n_features, part_bad)
-            _check_threads(part, part_bad)
-            part_check(part, n_features, part_bad)
+            _check_fitted(part, part_check, n_features, part_bad)
 
     return check
 
